@@ -1,0 +1,151 @@
+"""Read-side queries. Every customer-facing lookup is scoped to that customer: someone
+else's record is reported exactly like a missing one."""
+
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+
+from django.db.models import Prefetch, Sum
+from django.utils import timezone
+
+from .errors import InvalidInput, NotFound
+from .models import Customer, Order, OrderItem, ReturnItem, ReturnPolicy, ReturnRequest
+
+MAX_LIST_LIMIT = 50
+
+
+def _order_not_found(number: str) -> NotFound:
+    return NotFound(
+        f"No order {number!r} was found on your account. Check the number in your "
+        "order confirmation email, or ask for your recent orders."
+    )
+
+
+def customer_get_by_external_id(*, external_id: str) -> Customer:
+    try:
+        return Customer.objects.select_related("user").get(external_id=external_id)
+    except Customer.DoesNotExist:
+        raise NotFound(f"No customer with id {external_id!r}.") from None
+
+
+def order_get_for_customer(*, customer: Customer, number: str) -> Order:
+    number = str(number).strip().lstrip("#")
+    if not number or len(number) > 32:
+        raise InvalidInput("An order number is 1 to 32 characters, as in your confirmation email.")
+    try:
+        return (
+            Order.objects.select_related("customer")
+            .prefetch_related(
+                Prefetch("items", queryset=OrderItem.objects.select_related("product", "shipment")),
+                "shipments__events",
+            )
+            .get(customer=customer, number=number)
+        )
+    except Order.DoesNotExist:
+        raise _order_not_found(number) from None
+
+
+def order_list_for_customer(*, customer: Customer, limit: int = 5) -> list[Order]:
+    if not 1 <= limit <= MAX_LIST_LIMIT:
+        raise InvalidInput(f"limit must be between 1 and {MAX_LIST_LIMIT}.")
+    return list(
+        Order.objects.filter(customer=customer)
+        .prefetch_related("items__product", "shipments")
+        .order_by("-placed_at")[:limit]
+    )
+
+
+def return_get_for_customer(*, customer: Customer, rma_number: str) -> ReturnRequest:
+    rma_number = str(rma_number).strip().upper()
+    try:
+        return (
+            ReturnRequest.objects.select_related("order")
+            .prefetch_related("items__order_item__product")
+            .get(customer=customer, rma_number=rma_number)
+        )
+    except ReturnRequest.DoesNotExist:
+        raise NotFound(
+            f"No return {rma_number!r} was found on your account. RMA numbers look like "
+            "RMA-100234-1."
+        ) from None
+
+
+def return_list_for_customer(*, customer: Customer, limit: int = 10) -> list[ReturnRequest]:
+    if not 1 <= limit <= MAX_LIST_LIMIT:
+        raise InvalidInput(f"limit must be between 1 and {MAX_LIST_LIMIT}.")
+    return list(
+        ReturnRequest.objects.filter(customer=customer)
+        .select_related("order")
+        .prefetch_related("items__order_item__product")[:limit]
+    )
+
+
+@dataclass(frozen=True)
+class ItemEligibility:
+    item: OrderItem
+    eligible: bool
+    returnable_quantity: int
+    reason: str
+    deadline: date | None
+
+
+def return_eligibility(
+    *, customer: Customer, order_number: str, now: datetime | None = None
+) -> list[ItemEligibility]:
+    """Whether each item of the customer's order may be returned now, and why not."""
+    order = order_get_for_customer(customer=customer, number=order_number)
+    return order_items_eligibility(order=order, now=now)
+
+
+def order_items_eligibility(*, order: Order, now: datetime | None = None) -> list[ItemEligibility]:
+    now = now or timezone.now()
+    today = timezone.localtime(now).date()
+    policy = ReturnPolicy.load()
+    excluded = set(policy.non_returnable_categories.values_list("id", flat=True))
+    items = list(order.items.select_related("product__category", "shipment"))
+    counted = (
+        ReturnItem.objects.filter(order_item__in=items)
+        .exclude(return_request__status__in=ReturnRequest.VOID)
+        .values("order_item")
+        .annotate(quantity=Sum("quantity"))
+    )
+    returned = {row["order_item"]: row["quantity"] for row in counted}
+    open_rma = {
+        row.order_item_id: row.return_request.rma_number
+        for row in ReturnItem.objects.filter(
+            order_item__in=items, return_request__status__in=ReturnRequest.OPEN
+        ).select_related("return_request")
+    }
+
+    result = []
+    for item in items:
+        name = item.product.name
+        deadline = None
+        if item.shipment and item.shipment.delivered_at:
+            delivered = timezone.localtime(item.shipment.delivered_at).date()
+            deadline = delivered + timedelta(days=policy.window_days)
+        remaining = item.quantity - returned.get(item.id, 0)
+
+        if order.status == Order.Status.CANCELLED:
+            reason = f"Order {order.number} was cancelled, so there is nothing to return."
+        elif deadline is None:
+            reason = f"{name} has not been delivered yet; a return can be opened once it arrives."
+        elif item.product.category_id in excluded:
+            reason = (
+                f"{name} is in the category {item.product.category.name!r}, "
+                "which the return policy excludes."
+            )
+        elif today > deadline:
+            reason = (
+                f"The {policy.window_days}-day return window for {name} closed on "
+                f"{deadline.isoformat()} (delivered {(deadline - timedelta(days=policy.window_days)).isoformat()})."
+            )
+        elif item.id in open_rma:
+            reason = f"{name} already has an open return, {open_rma[item.id]}."
+        elif remaining <= 0:
+            reason = f"Every unit of {name} on this order has already been returned."
+        else:
+            reason = f"{name} can be returned until {deadline.isoformat()}."
+            result.append(ItemEligibility(item, True, remaining, reason, deadline))
+            continue
+        result.append(ItemEligibility(item, False, 0, reason, deadline))
+    return result

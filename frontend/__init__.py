@@ -1,0 +1,1 @@
+"""The chat widget and the operator console pages."""

@@ -1,0 +1,1 @@
+"""The safety layer: keyword, classifier and value-alignment tiers, and PII redaction."""
