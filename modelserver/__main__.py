@@ -16,6 +16,9 @@ COMMANDS: dict[str, tuple[str, str]] = {
     ),
     "serve": ("modelserver.server.cli", "run the OpenAI-compatible HTTP server"),
     "bench": ("modelserver.bench", "throughput and latency vs transformers generate"),
+    "demo-corpus": ("modelserver.demo.corpus", "write the demo model's training corpus"),
+    "train-demo": ("modelserver.demo.train", "train the bundled demo model (CPU: about an hour)"),
+    "eval-demo": ("modelserver.demo.evaluate", "tool accuracy, groundedness, refusals, FIM, perplexity"),
 }
 
 
