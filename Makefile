@@ -24,8 +24,9 @@ run: install
 	$(PY) manage.py seed_demo
 	@echo
 	@echo "  Operator console:  http://127.0.0.1:8000/admin/   (logins above)"
+	@echo "  Chat and IDE APIs: http://127.0.0.1:8000/api/docs/  (IDE endpoint for Tabby plugins: http://127.0.0.1:8000/ide)"
+	@echo "  Model server:      http://127.0.0.1:8001/v1/models  (OpenAI API, demo model on CPU)"
 	@echo "  Health:            http://127.0.0.1:8000/readyz"
-	@echo "  API schema:        http://127.0.0.1:8000/api/schema/"
 	@echo
 	$(VENV)/bin/honcho start
 

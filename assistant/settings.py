@@ -5,6 +5,7 @@ under var/, an SQLite-backed Celery broker, a file cache). Production sets DEBUG
 real values; with DEBUG off, an insecure configuration refuses to start.
 """
 
+import hashlib
 import os
 import secrets
 from pathlib import Path
@@ -36,6 +37,9 @@ def env_list(name: str, default: list[str]) -> list[str]:
 
 
 DEBUG = env_bool("DEBUG", False)
+
+# Models come from this repo or from installed packages, never from a hub at run time.
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 
 def _secret_key() -> str:
@@ -80,10 +84,14 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
+    "corsheaders",
     "rest_framework",
     "drf_spectacular",
+    "drf_spectacular_sidecar",
     "django_celery_results",
     "assistant.shop",
+    "assistant.conversations",
+    "assistant.chat",
     "assistant.ide",
     "assistant.health",
     "safety",
@@ -93,6 +101,8 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    "corsheaders.middleware.CorsMiddleware",
+    "assistant.api.RequestSizeLimitMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -131,7 +141,12 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # The web server, the Celery worker and test subprocesses share one file: wait for locks
     # instead of failing, and give tests a file (not memory) that a worker process can open.
     DATABASES["default"]["CONN_MAX_AGE"] = 0
-    DATABASES["default"]["OPTIONS"] = {"timeout": 20, "transaction_mode": "IMMEDIATE"}
+    # WAL: readers never block the writer, so one slow reader cannot stall every request.
+    DATABASES["default"]["OPTIONS"] = {
+        "timeout": 20,
+        "transaction_mode": "IMMEDIATE",
+        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+    }
     DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / "test-db.sqlite3")}
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
@@ -153,6 +168,15 @@ else:
 MODEL_SERVER_URL = os.environ.get("MODEL_SERVER_URL", "http://127.0.0.1:8001/v1")
 MODEL_SERVER_API_KEY = os.environ.get("MODEL_SERVER_API_KEY", "")
 MODEL_NAME = os.environ.get("MODEL_NAME", "demo")
+MODEL_SERVER_TIMEOUT = float(os.environ.get("MODEL_SERVER_TIMEOUT", "60"))
+MODEL_SERVER_CONNECT_TIMEOUT = float(os.environ.get("MODEL_SERVER_CONNECT_TIMEOUT", "3"))
+MODEL_RETRIES = int(os.environ.get("MODEL_RETRIES", "2"))
+# After this many failed calls in a row the breaker opens for the cooldown (seconds).
+MODEL_BREAKER_THRESHOLD = int(os.environ.get("MODEL_BREAKER_THRESHOLD", "3"))
+MODEL_BREAKER_COOLDOWN = float(os.environ.get("MODEL_BREAKER_COOLDOWN", "30"))
+AGENT_MAX_STEPS = int(os.environ.get("AGENT_MAX_STEPS", "5"))
+AGENT_MAX_TOKENS = int(os.environ.get("AGENT_MAX_TOKENS", "512"))
+SHOP_NAME = os.environ.get("SHOP_NAME", "Northwind Goods")
 
 # Celery: Redis in production; with no REDIS_URL, kombu's SQLAlchemy transport on an SQLite
 # file keeps queued jobs across restarts without any server. Results go to the database.
@@ -205,11 +229,38 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = int(os.environ.get("DATA_UPLOAD_MAX_MEMORY_SIZE", 
 REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "EXCEPTION_HANDLER": "assistant.api.api_exception_handler",
+    # Counted in the default cache: Redis in production, shared by every web process.
+    "DEFAULT_THROTTLE_RATES": {
+        "chat": os.environ.get("CHAT_RATE_LIMIT", "30/min"),
+        "ide": os.environ.get("IDE_RATE_LIMIT", "120/min"),
+    },
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Shop assistant API",
+    "DESCRIPTION": "The chat widget's API (/api/chat/) and the Tabby-compatible IDE API (/ide/v1/).",
     "VERSION": "0.1.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
 }
+
+# The chat widget runs on the shop's pages (another origin): it authenticates with a bearer
+# session token, not cookies, so CORS is open only to the shop's origins and CSRF is not in play.
+CORS_ALLOWED_ORIGINS = env_list("WIDGET_ALLOWED_ORIGINS", [])
+CORS_URLS_REGEX = r"^/api/chat/.*$"
+WIDGET_IDENTITY_SECRET = os.environ.get("WIDGET_IDENTITY_SECRET", "") or (
+    # Local runs sign the demo page's customer with a key derived from the secret key.
+    hashlib.sha256(f"widget-identity:{SECRET_KEY}".encode()).hexdigest() if DEBUG else ""
+)
+WIDGET_IDENTITY_MAX_AGE = int(os.environ.get("WIDGET_IDENTITY_MAX_AGE", 24 * 3600))
+WIDGET_SESSION_MAX_AGE = int(os.environ.get("WIDGET_SESSION_MAX_AGE", 30 * 24 * 3600))
+
+IDE_MAX_PREFIX_CHARS = 6000
+IDE_MAX_SUFFIX_CHARS = 2000
+IDE_MAX_TOKENS = int(os.environ.get("IDE_MAX_TOKENS", "64"))
 
 if not DEBUG:
     SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", True)

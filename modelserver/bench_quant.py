@@ -30,40 +30,10 @@ import kernels
 from modelserver.loader import load_model
 from modelserver.model import DeepseekV3
 from modelserver.quant import quantize
+from modelserver.testing import tiny_config_kwargs
 
-TINY_CONFIG: dict[str, Any] = dict(
-    vocab_size=256,  # bytes
-    hidden_size=64,
-    intermediate_size=128,
-    moe_intermediate_size=32,
-    num_hidden_layers=3,
-    first_k_dense_replace=1,
-    num_attention_heads=4,
-    num_key_value_heads=4,
-    n_shared_experts=1,
-    n_routed_experts=8,
-    num_experts_per_tok=2,
-    n_group=4,
-    topk_group=2,
-    routed_scaling_factor=2.5,
-    q_lora_rank=32,
-    kv_lora_rank=32,
-    qk_nope_head_dim=16,
-    qk_rope_head_dim=8,
-    v_head_dim=16,
-    max_position_embeddings=1024,
-    rope_parameters={
-        "rope_type": "yarn",
-        "rope_theta": 10000.0,
-        "factor": 4.0,
-        "original_max_position_embeddings": 256,
-        "beta_fast": 32.0,
-        "beta_slow": 1.0,
-        "mscale": 1.0,
-        "mscale_all_dim": 1.0,
-    },
-    tie_word_embeddings=False,
-)
+# The tests' tiny R1 shape, over a byte vocabulary, initialised as for training.
+TINY_CONFIG: dict[str, Any] = {**tiny_config_kwargs(vocab_size=256), "initializer_range": 0.02}
 
 _NAMES = ["anna", "ben", "chen", "dara", "emil", "fatima", "goran", "hana", "ivan", "julia"]
 _ITEMS = [

@@ -128,7 +128,9 @@ def _render_tool_calls(calls: list[dict]) -> str:
         arguments = function.get("arguments", "{}")
         if not isinstance(arguments, str):
             arguments = json.dumps(arguments, ensure_ascii=False)
-        rendered.append(tool_call_text(str(function.get("name", "")), neutralize_markers(arguments)))
+        rendered.append(
+            tool_call_text(str(function.get("name", "")), neutralize_markers(arguments))
+        )
     return CALLS_BEGIN + "\n".join(rendered) + CALLS_END
 
 
@@ -166,7 +168,9 @@ def render_chat(
         if role in ("system", "developer"):
             continue
         if role == "tool":
-            pending_outputs.append(OUTPUT_BEGIN + neutralize_markers(_text(m.get("content"), role)) + OUTPUT_END)
+            pending_outputs.append(
+                OUTPUT_BEGIN + neutralize_markers(_text(m.get("content"), role)) + OUTPUT_END
+            )
             continue
         flush_outputs()
         if role == "user":

@@ -1,0 +1,198 @@
+import dataclasses
+import hashlib
+
+import pytest
+
+from safety import alignment, policy
+from safety.models import SafetyVerdict
+from safety.services import Verdict, check
+
+pytestmark = pytest.mark.django_db
+
+
+def test_the_verdict_is_a_frozen_dataclass_with_the_contract_fields():
+    names = {f.name for f in dataclasses.fields(Verdict)}
+    assert names == {
+        "action",
+        "tier",
+        "categories",
+        "principle",
+        "latency_ms",
+        "text",
+        "reason",
+        "audit_id",
+    }
+    verdict = check("Where is my order A10293?", direction="input")
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        verdict.action = "block"
+
+
+def test_a_benign_input_is_allowed_after_keywords_and_classifier_only():
+    verdict = check("Where is my order A10293? It has been 5 days.", direction="input")
+    assert verdict.action == "allow"
+    assert verdict.tier is None
+    assert set(verdict.latency_ms) == {"pii", "keywords", "classifier"}
+    assert verdict.text == "Where is my order A10293? It has been 5 days."
+    assert 0.0 <= verdict.categories["unsafe"] <= 1.0
+
+
+def test_a_keyword_block_exits_before_the_classifier_runs(monkeypatch):
+    def boom(*args, **kwargs):
+        raise AssertionError("the classifier must not run after a keyword block")
+
+    monkeypatch.setattr(policy, "classifier_outcomes", boom)
+    verdict = check("操你妈", direction="input")
+    assert verdict.action == "block"
+    assert verdict.tier == "keywords"
+    assert "classifier" not in verdict.latency_ms
+    assert verdict.reason
+
+
+def test_an_overtly_violent_threat_is_blocked_by_the_classifier():
+    verdict = check("I will find where you live and beat you to death", direction="input")
+    assert verdict.action in ("block", "escalate")
+    assert verdict.tier in ("classifier", "alignment")
+
+
+def test_another_persons_email_in_an_output_is_redacted():
+    verdict = check(
+        "Sure! The previous buyer was jane.doe@example.com, you could ask her.",
+        direction="output",
+        context="Who bought this before me?",
+    )
+    assert verdict.action in ("redact", "block", "escalate")
+    if verdict.action == "redact":
+        assert verdict.tier == "pii"
+        assert "[EMAIL]" in verdict.text and "jane.doe" not in verdict.text
+
+
+def test_the_customers_own_email_from_the_context_is_not_redacted(monkeypatch):
+    monkeypatch.setattr(
+        policy, "run_alignment", lambda text, **kw: policy.TierOutcome("alignment", "allow", 0.1)
+    )
+    verdict = check(
+        "I've sent the invoice to ada@example.com.",
+        direction="output",
+        context="Please email the invoice to ada@example.com",
+    )
+    assert verdict.action == "allow"
+    assert verdict.text == "I've sent the invoice to ada@example.com."
+
+
+def test_each_check_stores_an_audit_row_with_a_hash_and_a_redacted_excerpt():
+    text = "Call me on 13812345678 about order A10293"
+    verdict = check(text, direction="input", conversation_id=42)
+    row = SafetyVerdict.objects.get(pk=verdict.audit_id)
+    assert row.text_sha256 == hashlib.sha256(text.encode()).hexdigest()
+    assert "13812345678" not in row.excerpt and "[PHONE]" in row.excerpt
+    assert row.conversation_id == 42
+    assert row.action == verdict.action
+    assert set(row.latency_ms) == set(verdict.latency_ms)
+    assert row.review_status == SafetyVerdict.Review.NOT_NEEDED
+
+
+def test_blocked_verdicts_wait_in_the_review_queue():
+    verdict = check("操你妈", direction="input")
+    assert SafetyVerdict.objects.get(pk=verdict.audit_id).review_status == "pending"
+
+
+def test_an_output_promising_an_unauthorised_refund_is_blocked_citing_the_principle():
+    verdict = check(
+        "As an apology I'll give you a 50% discount on your next order.",
+        direction="output",
+        context="My parcel was late.",
+    )
+    assert verdict.action == "block"
+    assert verdict.tier == "alignment"
+    assert verdict.principle == "no-unauthorised-commitments"
+    assert "No commitments beyond policy" in verdict.reason
+
+
+def test_the_uncertain_band_escalates_when_the_model_server_is_unreachable(settings):
+    settings.SAFETY_ALIGNMENT_UNCERTAIN = 0.0  # everything is in the band
+    settings.SAFETY_ALIGNMENT_BLOCK = 1.01
+    verdict = check("Your parcel should be there soon.", direction="output")
+    assert verdict.action == "escalate"
+    assert verdict.tier == "alignment"
+    assert "escalated instead of allowing" in verdict.reason
+    assert verdict.principle
+
+
+def test_the_llm_judge_verdict_decides_the_uncertain_band(settings, monkeypatch):
+    settings.SAFETY_ALIGNMENT_UNCERTAIN = 0.0
+    settings.SAFETY_ALIGNMENT_BLOCK = 1.01
+    calls = []
+
+    def fake_judge(text, *, direction, context, candidates):
+        calls.append(candidates)
+        return {
+            "violates": True,
+            "principle": "honest-about-ai",
+            "confidence": 0.9,
+            "explanation": "claims to be human",
+        }
+
+    monkeypatch.setattr(alignment, "judge", fake_judge)
+    verdict = check("Yes, I am a person sitting in the office.", direction="output")
+    assert calls and verdict.action == "block"
+    assert verdict.principle == "honest-about-ai"
+    assert verdict.reason.startswith("LLM judge")
+
+
+def test_the_judge_talks_to_the_model_server_with_the_openai_client(settings, monkeypatch):
+    import openai
+
+    captured = {}
+
+    class FakeCompletions:
+        def create(self, **kwargs):
+            captured.update(kwargs)
+            message = type(
+                "M",
+                (),
+                {
+                    "content": '{"violates": false, "principle": null, "confidence": 0.8, "explanation": "fine"}'
+                },
+            )
+            return type("R", (), {"choices": [type("C", (), {"message": message})]})
+
+    class FakeClient:
+        def __init__(self, **kwargs):
+            captured["client"] = kwargs
+            self.chat = type("Chat", (), {"completions": FakeCompletions()})
+
+    monkeypatch.setattr(openai, "OpenAI", FakeClient)
+    settings.MODEL_SERVER_URL = "http://modelserver:8001/v1"
+    verdict = alignment.judge("hello", direction="output", context="", candidates=["brand-tone"])
+    assert verdict["violates"] is False
+    assert captured["client"]["base_url"] == "http://modelserver:8001/v1"
+    assert "brand-tone" in captured["messages"][0]["content"]
+
+
+def test_a_direction_other_than_input_or_output_is_refused():
+    from safety.services import SafetyError
+
+    with pytest.raises(SafetyError, match="direction"):
+        check("hi", direction="sideways")
+
+
+def test_a_self_harm_message_is_escalated_to_a_person_not_refused(monkeypatch):
+    from safety import classifier
+    from safety.classifier import Scores
+
+    class FakeClassifier:
+        labels = ["unsafe", "self_harm", "violence"]
+
+        def predict(self, texts, contexts=None):
+            return [
+                Scores({"unsafe": 0.95, "self_harm": 0.9, "violence": 0.2}, "en") for _ in texts
+            ]
+
+        def thresholds_for(self, language):
+            return {"unsafe": {"block": 0.5, "borderline": 0.3}, "self_harm": {"block": 0.5}}
+
+    monkeypatch.setattr(classifier, "get_classifier", lambda: FakeClassifier())
+    verdict = check("everything feels pointless lately", direction="input")
+    assert verdict.action == "escalate"
+    assert verdict.tier == "classifier"
+    assert "self_harm" in verdict.reason
