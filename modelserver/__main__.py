@@ -18,7 +18,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "bench": ("modelserver.bench", "throughput and latency vs transformers generate"),
     "demo-corpus": ("modelserver.demo.corpus", "write the demo model's training corpus"),
     "train-demo": ("modelserver.demo.train", "train the bundled demo model (CPU: about an hour)"),
-    "eval-demo": ("modelserver.demo.evaluate", "tool accuracy, groundedness, refusals, FIM, perplexity"),
+    "eval-demo": (
+        "modelserver.demo.evaluate",
+        "tool accuracy, groundedness, refusals, FIM, perplexity",
+    ),
 }
 
 
