@@ -8,10 +8,18 @@ import pytest
 from assistant.agent import loop
 from assistant.conversations.models import Message
 from assistant.conversations.services import conversation_start, message_post_user
-from safety.models import SafetyVerdict
+from safety.models import KeywordTerm, Principle, PrincipleExample, SafetyVerdict
+from safety.seed import seed_constitution, seed_keywords
 from tests.factories import make_customer
 
 pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture(autouse=True)
+def _safety_lists():
+    # Transactional tests empty the tables the migrations seeded: seed what these tests use.
+    seed_keywords(KeywordTerm)
+    seed_constitution(Principle, PrincipleExample)
 
 
 @pytest.fixture(autouse=True)

@@ -99,7 +99,7 @@ def test_the_matcher_is_cached_until_the_version_changes():
     assert get_matcher() is not first
 
 
-@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+@pytest.mark.django_db(transaction=True)
 @pytest.mark.redis
 def test_a_term_added_in_another_process_reloads_here_through_redis(settings, redis_url):
     settings.CACHES = {
