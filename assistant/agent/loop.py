@@ -40,8 +40,8 @@ DEGRADED = {
 }
 
 
-def event(name: str, **data) -> dict:
-    return {"event": name, "data": data}
+def event(kind: str, /, **data) -> dict:
+    return {"event": kind, "data": data}
 
 
 @sync_to_async

@@ -66,3 +66,11 @@ def test_a_harmless_question_goes_on_to_the_model():
         "data": {"code": "model_unavailable", "message": loop.DEGRADED["en"]},
     }
     assert conversation.messages.get(role=Message.Role.USER).content == "Where is my order 100234?"
+
+
+def test_tool_events_can_carry_a_field_called_name():
+    # Regression: the event's kind once shared its parameter name with the tool's name.
+    assert loop.event("tool_call", id="c1", name="order_lookup", arguments={}) == {
+        "event": "tool_call",
+        "data": {"id": "c1", "name": "order_lookup", "arguments": {}},
+    }

@@ -1,0 +1,509 @@
+"""`python -m modelserver train-demo --out DIR`: train the demo model on CPU (or a GPU).
+
+The recipe, all in this file: a tokenizer trained on the corpus; a DeepSeek-V3/R1-architecture
+config in miniature; AdamW with linear warmup and cosine decay; R1's auxiliary-loss-free load
+balancing (after each step every MoE layer's `e_score_correction_bias` moves by ±gamma against
+its experts' load); loss only on what the model writes (targets), never on prompts.
+
+Cost: every chat example starts with the same ~1,050-token system prompt and tool list, so a
+step takes the conversations of one customer, runs that prefix once (without gradients) and lets
+every example attend to its cached latents. Each conversation is one row packed as a tree
+(`Row`): its turns are computed once, and each assistant turn's prompt and target branch off it.
+
+State (model, optimiser, step) is saved every `--save-every` steps to `--state`; `--resume`
+continues from it. At the end DIR gets the Hugging Face checkpoint (weights in bf16), the
+tokenizer, `train_log.jsonl`, `metrics.json` (appended to by eval-demo) and `loss.png`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import platform
+import random
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from transformers import DeepseekV3Config, DeepseekV3ForCausalLM
+from transformers.cache_utils import DynamicCache
+
+from assistant.agent import spec
+from modelserver.chat.template import GENERATION_THINKING, render_chat
+from modelserver.demo import corpus
+from modelserver.demo import tokenizer as demo_tokenizer
+
+MAX_POSITIONS = 4096
+
+
+def model_config(vocab_size: int, size: str = "demo") -> DeepseekV3Config:
+    """R1's architecture (MLA with q/kv LoRA, first layer dense, grouped sigmoid routing with
+    noaux_tc and a shared expert, YaRN RoPE) at CPU scale; "tiny" is for tests."""
+    dims = {
+        "demo": dict(hidden_size=192, intermediate_size=384, moe_intermediate_size=96, num_hidden_layers=4,
+                     num_attention_heads=4, q_lora_rank=96, kv_lora_rank=48),
+        "tiny": dict(hidden_size=64, intermediate_size=128, moe_intermediate_size=32, num_hidden_layers=2,
+                     num_attention_heads=2, q_lora_rank=32, kv_lora_rank=16),
+    }[size]  # fmt: skip
+    return DeepseekV3Config(
+        vocab_size=vocab_size,
+        **dims,
+        first_k_dense_replace=1,
+        num_key_value_heads=dims["num_attention_heads"],
+        n_shared_experts=1,
+        n_routed_experts=8,
+        num_experts_per_tok=2,
+        n_group=4,
+        topk_group=2,
+        routed_scaling_factor=2.5,
+        norm_topk_prob=True,
+        scoring_func="sigmoid",
+        topk_method="noaux_tc",
+        qk_nope_head_dim=16,
+        qk_rope_head_dim=16,
+        v_head_dim=32,  # = qk_nope + qk_rope: lets SDPA use its fused CPU kernel
+        max_position_embeddings=MAX_POSITIONS,
+        rope_parameters={
+            "rope_type": "yarn",
+            "rope_theta": 10000.0,
+            "factor": 2.0,
+            "original_max_position_embeddings": MAX_POSITIONS // 2,
+            "beta_fast": 32.0,
+            "beta_slow": 1.0,
+            "mscale": 1.0,
+            "mscale_all_dim": 1.0,
+        },
+        rms_norm_eps=1e-6,
+        hidden_act="silu",
+        bos_token_id=0,
+        eos_token_id=1,
+        pad_token_id=2,
+        tie_word_embeddings=False,
+        initializer_range=0.02,
+    )
+
+
+# --- data ---
+
+
+@dataclass
+class Row:
+    """One dialogue packed as a tree: the conversation ("trunk") with, after each point where the
+    assistant speaks, a branch holding the generation prompt and what the model writes there.
+    A branch sees the trunk before it and itself; the trunk never sees a branch. So every branch
+    sees exactly the serving prompt of its turn, and the shared history is computed once."""
+
+    ids: list[int]
+    positions: list[int]  # trunk positions continue across branches
+    branch: list[int]  # 0: trunk, k > 0: the k-th branch
+    labels: list[int]  # the next token where it is a target, else -100
+
+
+@dataclass
+class Batch:
+    prefix: list[int]  # shared by every row (the system prompt and tools); may be empty
+    rows: list[Row]
+
+
+def _branch_start(tok) -> list[int]:
+    return tok.encode(GENERATION_THINKING).ids
+
+
+def dialogue_row(tok, d: corpus.Dialogue, prefix_text: str) -> Row:
+    row = Row([], [], [], [])
+    done, trunk, k = prefix_text, 0, 0
+    head = _branch_start(tok)
+    for i, m in enumerate(d.messages):
+        if m["role"] != "assistant":
+            continue
+        prompt = render_chat(d.messages[:i], spec.TOOLS)
+        assert prompt.startswith(done) and prompt.endswith(GENERATION_THINKING)
+        # Every cut sits next to an added token (a marker), so the pieces tokenize as the whole.
+        part = tok.encode(prompt[len(done) : -len(GENERATION_THINKING)]).ids
+        row.ids += part
+        row.positions += range(trunk, trunk + len(part))
+        row.branch += [0] * len(part)
+        row.labels += [-100] * len(part)
+        trunk += len(part)
+        done = prompt[: -len(GENERATION_THINKING)]
+        k += 1
+        target = tok.encode(corpus.target_text(m)).ids
+        ids = head + target
+        row.ids += ids
+        row.positions += range(trunk, trunk + len(ids))
+        row.branch += [k] * len(ids)
+        row.labels += [-100] * (len(head) - 1) + target + [-100]
+    return row
+
+
+def chat_batches(tok, dialogues: list[corpus.Dialogue]) -> list[Batch]:
+    """One batch per customer: their shared system prompt + tools prefix, one row per dialogue."""
+    by_prompt: dict[str, list[corpus.Dialogue]] = {}
+    for d in dialogues:
+        by_prompt.setdefault(d.messages[0]["content"], []).append(d)
+    batches = []
+    for group in by_prompt.values():
+        prefix_text = render_chat(group[0].messages[:1], spec.TOOLS, add_generation_prompt=False)
+        rows = [dialogue_row(tok, d, prefix_text) for d in group]
+        batches.append(Batch(tok.encode(prefix_text).ids, rows))
+    return batches
+
+
+def fim_batches(tok, pairs: list[tuple[str, str]], per_batch: int) -> list[Batch]:
+    rows = []
+    for prompt, target in pairs:
+        p, t = tok.encode(prompt).ids, tok.encode(target).ids
+        n = len(p) + len(t)
+        rows.append(Row(p + t, list(range(n)), [0] * n, [-100] * (len(p) - 1) + t + [-100]))
+    return [Batch([], rows[i : i + per_batch]) for i in range(0, len(rows), per_batch)]
+
+
+def _sub_batches(rows: list[Row], max_tokens: int) -> list[list[Row]]:
+    """Rows sorted by length and cut so that each padded sub-batch holds <= max_tokens."""
+    out: list[list[Row]] = []
+    for row in sorted(rows, key=lambda r: len(r.ids)):
+        if out and len(row.ids) * (len(out[-1]) + 1) <= max_tokens:
+            out[-1].append(row)
+        else:
+            out.append([row])
+    return out
+
+
+# --- loss ---
+
+
+def _cache_from(
+    prefix_kv: list[tuple[torch.Tensor, torch.Tensor]], batch: int, config
+) -> DynamicCache:
+    cache = DynamicCache(config=config)
+    for layer, (k, v) in enumerate(prefix_kv):
+        cache.update(k.expand(batch, -1, -1, -1), v.expand(batch, -1, -1, -1), layer)
+    return cache
+
+
+def _tree_mask(branch: torch.Tensor, prefix: int) -> torch.Tensor:
+    """(rows, 1, width, prefix + width) bool: the prefix, then earlier trunk tokens and earlier
+    tokens of one's own branch; padding (branch -1) sees the prefix and itself only."""
+    rows, width = branch.shape
+    causal = torch.ones(width, width, dtype=torch.bool).tril()
+    same = (branch[:, None, :] == 0) | (branch[:, None, :] == branch[:, :, None])
+    local = causal & same & (branch[:, None, :] >= 0)
+    local |= torch.eye(width, dtype=torch.bool)
+    seen = torch.ones(rows, width, prefix, dtype=torch.bool)
+    return torch.cat([seen, local], dim=2)[:, None]
+
+
+def batch_loss(
+    model: DeepseekV3ForCausalLM, batch: Batch, pad_id: int, max_tokens: int = 4096, meter=None
+):
+    """Summed cross-entropy over the targets of `batch`, and the number of target tokens."""
+    prefix_kv, offset = None, len(batch.prefix)
+    if batch.prefix:
+        cache = DynamicCache(config=model.config)
+        if meter:
+            meter.mask = None
+        # Without gradients: the prefix is the same text in every batch, so the few parameters
+        # that only it would train (its latents) gain little for a third of the step's cost.
+        with torch.no_grad():
+            model.model(
+                input_ids=torch.tensor([batch.prefix]), past_key_values=cache, use_cache=True
+            )
+        prefix_kv = [(layer.keys, layer.values) for layer in cache.layers]
+    total, count = torch.zeros(()), 0
+    for group in _sub_batches(batch.rows, max_tokens):
+        width = max(len(r.ids) for r in group)
+        ids = torch.full((len(group), width), pad_id)
+        positions = torch.zeros((len(group), width), dtype=torch.long)
+        branch = torch.full((len(group), width), -1)
+        labels = torch.full((len(group), width), -100)
+        for i, r in enumerate(group):
+            n = len(r.ids)
+            ids[i, :n], positions[i, :n] = torch.tensor(r.ids), torch.tensor(r.positions)
+            branch[i, :n], labels[i, :n] = torch.tensor(r.branch), torch.tensor(r.labels)
+        if meter:
+            meter.mask = (branch >= 0).reshape(-1)
+        cache = _cache_from(prefix_kv, len(group), model.config) if prefix_kv else None
+        hidden = model.model(
+            input_ids=ids,
+            attention_mask=_tree_mask(branch, offset),
+            position_ids=positions + offset,
+            past_key_values=cache,
+            use_cache=cache is not None,
+        ).last_hidden_state
+        keep = labels != -100
+        logits = model.lm_head(hidden[keep]).float()  # the vocabulary only where there is a target
+        total = total + F.cross_entropy(logits, labels[keep], reduction="sum")
+        count += int(keep.sum())
+    return total, count
+
+
+# --- load balancing (DeepSeek-V3 §2.1.2, auxiliary-loss-free) ---
+
+
+class LoadMeter:
+    """Counts, per MoE layer, how many real (non-pad) tokens each routed expert received."""
+
+    def __init__(self, model: DeepseekV3ForCausalLM) -> None:
+        self.gates = [layer.mlp.gate for layer in model.model.layers if hasattr(layer.mlp, "gate")]
+        self.counts = [torch.zeros(g.num_experts) for g in self.gates]
+        self.mask: torch.Tensor | None = None
+        for i, gate in enumerate(self.gates):
+            gate.register_forward_hook(self._hook(i))
+
+    def _hook(self, i: int):
+        def hook(_module, _inputs, output) -> None:
+            indices = output[2]  # (tokens, top_k)
+            if self.mask is not None and self.mask.numel() == indices.shape[0]:
+                indices = indices[self.mask]
+            self.counts[i] += torch.bincount(
+                indices.reshape(-1), minlength=len(self.counts[i])
+            ).float()
+
+        return hook
+
+    def reset(self) -> None:
+        for c in self.counts:
+            c.zero_()
+
+
+@torch.no_grad()
+def update_bias(meter: LoadMeter, gamma: float) -> float:
+    """Raise the bias of under-loaded experts and lower it for over-loaded ones by gamma.
+    Returns the mean max/mean load ratio before the update (1.0 is perfect balance)."""
+    imbalance = []
+    for gate, load in zip(meter.gates, meter.counts, strict=True):
+        if load.sum() == 0:
+            continue
+        gate.e_score_correction_bias += gamma * torch.sign(load.mean() - load)
+        imbalance.append(float(load.max() / load.mean()))
+    meter.reset()
+    return sum(imbalance) / max(len(imbalance), 1)
+
+
+# --- training ---
+
+
+def lr_at(step: int, progress: float, peak: float, warmup: int) -> float:
+    """Linear warmup over `warmup` steps, then cosine decay to 10% as `progress` goes 0 -> 1."""
+    if step < warmup:
+        return peak * (step + 1) / warmup
+    return peak * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(progress, 1.0))))
+
+
+def step_batch(tok, seed: int, step: int, fim_every: int, fim_batch: int, dialogues: int) -> Batch:
+    """The batch of one step, generated from (seed, step) alone, so a resumed run sees the same
+    data: one customer's conversations, or after every `fim_every` of those a FIM batch."""
+    if (step + 1) % (fim_every + 1) == 0:
+        return fim_batches(tok, corpus.fim_examples(f"{seed}-{step}", fim_batch), fim_batch)[0]
+    rng = random.Random(f"{seed}-chat-{step}")
+    return chat_batches(tok, corpus.customer_dialogues(rng, "train", dialogues))[0]
+
+
+def tokenizer_texts(seed: int, dialogues: int, fim: int):
+    for d in corpus.dialogues(seed + 1, dialogues):
+        yield render_chat(d.messages, spec.TOOLS, add_generation_prompt=False)
+        for m in d.messages:
+            if m["role"] == "assistant":
+                yield corpus.target_text(m)
+    for prompt, target in corpus.fim_examples(seed + 1, fim):
+        yield prompt + target
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--out", required=True, type=Path, help="checkpoint directory to write")
+    parser.add_argument("--state", type=Path, help="training state (default: var/demo-train)")
+    parser.add_argument("--steps", type=int, default=3000, help="at most this many steps")
+    parser.add_argument(
+        "--minutes", type=float, default=0, help="time budget: the schedule ends when it is spent"
+    )
+    parser.add_argument("--resume", action="store_true")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--size", choices=["demo", "tiny"], default="demo")
+    parser.add_argument("--vocab", type=int, default=6000)
+    parser.add_argument("--lr", type=float, default=2e-3)
+    parser.add_argument("--warmup", type=int, default=40)
+    parser.add_argument("--gamma", type=float, default=1e-3, help="bias update speed")
+    parser.add_argument(
+        "--fim-every", type=int, default=10, help="a FIM batch after N chat batches"
+    )
+    parser.add_argument("--fim-batch", type=int, default=16)
+    parser.add_argument("--dialogues-per-step", type=int, default=corpus.GROUP)
+    parser.add_argument("--tokenizer-dialogues", type=int, default=4000)
+    parser.add_argument("--save-every", type=int, default=25)
+    parser.add_argument("--threads", type=int, default=0, help="torch threads (0: default)")
+    parser.add_argument("--bf16", action=argparse.BooleanOptionalAction, default=True)
+
+
+def main(args: argparse.Namespace) -> int:
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    state_dir = args.state or Path("var/demo-train")
+    state_dir.mkdir(parents=True, exist_ok=True)
+    args.out.mkdir(parents=True, exist_ok=True)
+    t0 = time.time()
+    tok_dir = state_dir / "tokenizer"
+    if args.resume and (tok_dir / "tokenizer.json").exists():
+        from tokenizers import Tokenizer
+
+        tok = Tokenizer.from_file(str(tok_dir / "tokenizer.json"))
+    else:
+        texts = tokenizer_texts(
+            args.seed, args.tokenizer_dialogues, args.tokenizer_dialogues * 3 // 8
+        )
+        tok = demo_tokenizer.train_tokenizer(texts, args.vocab)
+        demo_tokenizer.save(tok, tok_dir, MAX_POSITIONS)
+    print(f"tokenizer ready: {tok.get_vocab_size()} tokens, {time.time() - t0:.0f}s", flush=True)
+
+    torch.manual_seed(args.seed)
+    config = model_config(tok.get_vocab_size(), args.size)
+    model = DeepseekV3ForCausalLM(config)
+    decay = [p for n, p in model.named_parameters() if p.ndim >= 2 and "embed" not in n]
+    rest = [p for n, p in model.named_parameters() if not (p.ndim >= 2 and "embed" not in n)]
+    opt = torch.optim.AdamW(
+        [{"params": decay, "weight_decay": 0.1}, {"params": rest, "weight_decay": 0.0}],
+        lr=args.lr,
+        betas=(0.9, 0.95),
+    )
+    start, elapsed = 0, 0.0
+    state_file = state_dir / "state.pt"
+    log_path = state_dir / "train_log.jsonl"
+    if args.resume and state_file.exists():
+        state = torch.load(state_file, weights_only=False)
+        model.load_state_dict(state["model"])
+        opt.load_state_dict(state["optimizer"])
+        start, elapsed = state["step"], state["elapsed"]
+        print(f"resumed at step {start}", flush=True)
+    elif log_path.exists():
+        log_path.unlink()
+    meter = LoadMeter(model)
+    pad_id = tok.token_to_id(demo_tokenizer.PAD)
+    n_params = sum(p.numel() for p in model.parameters())
+    print(f"model: {n_params / 1e6:.2f}M parameters", flush=True)
+
+    def progress(step: int) -> float:
+        by_time = elapsed / (args.minutes * 60) if args.minutes else 0.0
+        return max(step / args.steps, by_time)
+
+    model.train()
+    step = start
+    while progress(step) < 1:
+        t = time.time()
+        for group in opt.param_groups:
+            group["lr"] = lr_at(step, progress(step), args.lr, args.warmup)
+        batch = step_batch(
+            tok, args.seed, step, args.fim_every, args.fim_batch, args.dialogues_per_step
+        )
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=args.bf16):
+            total, count = batch_loss(model, batch, pad_id, meter=meter)
+        loss = total / count
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        norm = torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        imbalance = update_bias(meter, args.gamma)
+        elapsed += time.time() - t
+        record = {
+            "step": step + 1,
+            "progress": round(progress(step + 1), 4),
+            "loss": round(loss.item(), 4),
+            "kind": "fim" if not batch.prefix else "chat",
+            "tokens": count,
+            "lr": round(opt.param_groups[0]["lr"], 6),
+            "grad_norm": round(float(norm), 3),
+            "load_max_over_mean": round(imbalance, 3),
+            "seconds": round(time.time() - t, 2),
+            "elapsed": round(elapsed),
+        }
+        with log_path.open("a") as f:
+            f.write(json.dumps(record) + "\n")
+        print(json.dumps(record), flush=True)
+        step += 1
+        if step % args.save_every == 0 or progress(step) >= 1:
+            tmp = state_file.with_suffix(".tmp")
+            torch.save(
+                {
+                    "model": model.state_dict(),
+                    "optimizer": opt.state_dict(),
+                    "step": step,
+                    "elapsed": elapsed,
+                },
+                tmp,
+            )
+            tmp.replace(state_file)  # a crash mid-write keeps the previous state
+
+    save_checkpoint(model, tok_dir, args.out)
+    records = [json.loads(line) for line in log_path.read_text().splitlines()]
+    (args.out / "train_log.jsonl").write_text(log_path.read_text())
+    plot_loss(records, args.out / "loss.png")
+    write_training_metrics(args, records, n_params, args.out / "metrics.json")
+    print(f"saved {args.out} after {elapsed / 60:.1f} min of training", flush=True)
+    return 0
+
+
+def save_checkpoint(model: DeepseekV3ForCausalLM, tok_dir: Path, out: Path) -> None:
+    """Weights in bf16 (half the size; the routing bias stays fp32, as in R1) and the tokenizer."""
+    model.eval()
+    model.to(torch.bfloat16)
+    model.generation_config.do_sample = False
+    model.generation_config.eos_token_id = model.config.eos_token_id
+    model.save_pretrained(out)
+    model.to(torch.float32)
+    for name in ("tokenizer.json", "tokenizer_config.json"):
+        (out / name).write_text((tok_dir / name).read_text())
+
+
+def plot_loss(records: list[dict], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 4))
+    for kind in ("chat", "fim"):
+        rows = [r for r in records if r["kind"] == kind]
+        if rows:
+            ax.plot(
+                [r["step"] for r in rows],
+                [r["loss"] for r in rows],
+                label=f"{kind} targets",
+                lw=0.8,
+            )
+    ax.set_xlabel("step")
+    ax.set_ylabel("cross-entropy (nats/token)")
+    ax.set_yscale("log")
+    ax.set_title("Demo model training loss")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def write_training_metrics(args, records: list[dict], n_params: int, path: Path) -> None:
+    chat = [r["loss"] for r in records if r["kind"] == "chat"][-20:]
+    fim = [r["loss"] for r in records if r["kind"] == "fim"][-5:]
+    metrics = json.loads(path.read_text()) if path.exists() else {}
+    metrics["training"] = {
+        "steps": len(records),
+        "time_budget_minutes": args.minutes,
+        "seed": args.seed,
+        "parameters": n_params,
+        "final_chat_loss_last20": round(sum(chat) / max(len(chat), 1), 4),
+        "final_fim_loss_last5": round(sum(fim) / max(len(fim), 1), 4),
+        "training_seconds": records[-1]["elapsed"] if records else 0,
+        "hardware": f"{_cpu_name()} ({os.cpu_count()} cores), {torch.get_num_threads()} torch threads",
+        "torch": torch.__version__,
+    }
+    path.write_text(json.dumps(metrics, indent=2) + "\n")
+
+
+def _cpu_name() -> str:
+    for line in (
+        Path("/proc/cpuinfo").read_text().splitlines() if Path("/proc/cpuinfo").exists() else []
+    ):
+        if line.startswith("model name"):
+            return line.split(":", 1)[1].strip()
+    return platform.machine()

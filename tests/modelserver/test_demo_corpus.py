@@ -1,0 +1,132 @@
+"""The demo model's corpus: deterministic, valid tool calls, grounded answers, held-out phrasings."""
+
+from __future__ import annotations
+
+import json
+import random
+import re
+from pathlib import Path
+
+import jsonschema
+import pytest
+
+from assistant.agent import spec
+from modelserver.demo import corpus, phrases
+from modelserver.demo.fim import fim_samples, source_files
+
+SCHEMAS = {tool["function"]["name"]: tool["function"]["parameters"] for tool in spec.TOOLS}
+
+
+@pytest.fixture(scope="module")
+def training() -> list[corpus.Dialogue]:
+    return corpus.dialogues(0, 600)
+
+
+def test_the_corpus_is_the_same_for_the_same_seed_and_differs_for_another():
+    first = [d.to_json() for d in corpus.dialogues(7, 30)]
+    assert first == [d.to_json() for d in corpus.dialogues(7, 30)]
+    assert first != [d.to_json() for d in corpus.dialogues(8, 30)]
+
+
+def test_every_tool_call_matches_its_tool_schema_and_the_evaluation_key(training):
+    calls = 0
+    for d in training + corpus.dialogues(0, 200, "held_out"):
+        checks = {c["index"]: c for c in d.checks}
+        for i, m in enumerate(d.messages):
+            for call in m.get("tool_calls") or []:
+                arguments = json.loads(call["function"]["arguments"])
+                jsonschema.validate(arguments, SCHEMAS[call["function"]["name"]])
+                assert checks[i]["tool"] == call["function"]["name"]
+                assert checks[i]["arguments"] == arguments
+                assert d.messages[i + 1]["role"] == "tool"
+                calls += 1
+    assert calls > 500
+
+
+def test_all_languages_and_intents_occur(training):
+    assert {d.lang for d in training} == {"en", "zh", "mixed"}
+    intents = {c["intent"] for d in training for c in d.checks}
+    assert set(corpus.MAIN_INTENTS) <= intents
+
+
+def test_answers_after_a_tool_result_quote_its_facts(training):
+    """The evaluation's groundedness check is satisfiable: references contain their facts."""
+    checked = 0
+    for d in training:
+        for check in d.checks:
+            if check.get("facts"):
+                content = d.messages[check["index"]]["content"]
+                assert all(fact in content for fact in check["facts"]), (check, content)
+                checked += 1
+    assert checked > 300
+
+
+def test_someone_elses_order_is_not_found_and_the_reply_confirms_nothing(training):
+    seen = 0
+    for d in training:
+        for check in d.checks:
+            if check["intent"] in ("other_customer", "injection_order") and "tool" in check:
+                result = json.loads(d.messages[check["index"] + 1]["content"])
+                assert result["error"]["code"] == "not_found"
+                reply = d.messages[check["index"] + 2]["content"]
+                assert "couldn't find" in reply or "没有找到" in reply
+                assert "status" not in reply
+                seen += 1
+    assert seen > 10
+
+
+def test_unsafe_requests_are_refused_without_a_tool(training):
+    for d in training:
+        for check in d.checks:
+            if check["intent"] in corpus.UNSAFE:
+                assert "tool" not in check
+                assert any(m in d.messages[check["index"]]["content"] for m in ("Sorry", "抱歉"))
+
+
+def _pattern(template: str) -> re.Pattern:
+    parts = re.split(r"\{\w+\}", template)
+    return re.compile(".*".join(re.escape(p) for p in parts), re.IGNORECASE | re.DOTALL)
+
+
+def test_held_out_phrasings_never_occur_in_training(training):
+    held_out, trained = [], set()
+    for intent, by_lang in phrases.INTENTS.items():
+        for templates in by_lang.values():
+            assert templates["held_out"], intent
+            assert not set(templates["held_out"]) & set(templates["train"])
+            held_out += templates["held_out"]
+            trained |= set(templates["train"])
+    patterns = [_pattern(t) for t in held_out]
+    users = [m["content"] for d in training for m in d.messages if m["role"] == "user"]
+    for text in users:
+        for template, pattern in zip(held_out, patterns, strict=True):
+            assert not pattern.search(text), (template, text)
+
+
+def test_training_messages_vary_their_templates(training):
+    users = [m["content"] for d in training for m in d.messages if m["role"] == "user"]
+    assert len(set(users)) > 0.8 * len(users)
+    assert any("pls" in u or " u " in u for u in users)  # slang
+    code_switched = [
+        u
+        for u in users
+        if re.search(r"[\u4e00-\u9fff]", u) and re.search(r"order|status|return|tracking", u)
+    ]
+    assert len(code_switched) > 20
+
+
+def test_rendered_examples_are_prompt_and_target_in_the_serving_format():
+    d = corpus.dialogues(0, 1)[0]
+    for prompt, target in corpus.examples(d):
+        assert prompt.endswith("<think>\n")
+        assert target.startswith("\n</think>\n\n") and target.endswith("<｜end▁of▁sentence｜>")
+
+
+def test_fim_samples_are_contiguous_pieces_of_files_held_out_or_not():
+    train_files, held_out = source_files("train"), source_files("held_out")
+    assert train_files and held_out and not set(train_files) & set(held_out)
+    for sample in fim_samples(random.Random(0), 20, "held_out"):
+        assert Path(sample.path) in held_out
+        text = Path(sample.path).read_text(encoding="utf-8")
+        assert sample.prefix + sample.middle + sample.suffix in text
+        assert sample.middle.endswith("\n") and sample.middle.strip()

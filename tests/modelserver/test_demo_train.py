@@ -1,0 +1,137 @@
+"""The demo model's training recipe on a tiny config: packed rows, loss, load balancing, CLI."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+import pytest
+import torch
+import torch.nn.functional as F
+from transformers import DeepseekV3ForCausalLM
+
+from modelserver.chat.tokenizer import EOS
+from modelserver.demo import corpus, evaluate, train
+from modelserver.demo import tokenizer as demo_tokenizer
+
+
+@pytest.fixture(scope="module")
+def tok():
+    return demo_tokenizer.train_tokenizer(train.tokenizer_texts(0, 24, 8), 500)
+
+
+@pytest.fixture(scope="module")
+def dialogues() -> list[corpus.Dialogue]:
+    return corpus.dialogues(0, 3)  # one customer: one shared prefix
+
+
+def tiny_model(tok, seed: int = 0) -> DeepseekV3ForCausalLM:
+    torch.manual_seed(seed)
+    return DeepseekV3ForCausalLM(train.model_config(tok.get_vocab_size(), "tiny"))
+
+
+def test_packed_rows_give_the_loss_of_separate_prompt_and_target_sequences(tok, dialogues):
+    model = tiny_model(tok).eval()
+    [batch] = train.chat_batches(tok, dialogues)
+    expected, count = 0.0, 0
+    with torch.no_grad():
+        for d in dialogues:
+            for prompt, target in corpus.examples(d):
+                p, t = tok.encode(prompt).ids, tok.encode(target).ids
+                logits = model(torch.tensor([p + t])).logits[0, len(p) - 1 : -1]
+                expected += float(F.cross_entropy(logits, torch.tensor(t), reduction="sum"))
+                count += len(t)
+        total, n = train.batch_loss(model, batch, pad_id=2, max_tokens=1200)
+    assert n == count
+    assert float(total) / n == pytest.approx(expected / count, rel=1e-4)
+
+
+def test_a_few_steps_on_a_tiny_config_lower_the_loss(tok, dialogues):
+    model = tiny_model(tok)
+    [batch] = train.chat_batches(tok, dialogues)
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-2)
+    losses = []
+    for _ in range(6):
+        total, n = train.batch_loss(model, batch, pad_id=2)
+        loss = total / n
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+    assert losses[-1] < 0.8 * losses[0]
+
+
+def test_the_bias_update_moves_routing_toward_balance(tok):
+    model = tiny_model(tok).eval()
+    meter = train.LoadMeter(model)
+    gate = meter.gates[0]
+    with torch.no_grad():
+        gate.e_score_correction_bias[:2] = 1.0  # experts 0 and 1 take every token
+    ids = torch.randint(3, tok.get_vocab_size() - 20, (4, 64))
+
+    def imbalance_after_update() -> float:
+        with torch.no_grad():
+            model.model(input_ids=ids)
+        return train.update_bias(meter, gamma=0.05)
+
+    first = imbalance_after_update()
+    assert gate.e_score_correction_bias[0] < 1.0 and gate.e_score_correction_bias[2] > 0.0
+    for _ in range(40):
+        last = imbalance_after_update()
+    assert first == pytest.approx(gate.num_experts / 2)  # all load on 2 of the experts
+    assert last < first / 2
+
+
+def _train_args(tmp_path, *extra: str) -> argparse.Namespace:
+    parser = argparse.ArgumentParser()
+    train.add_arguments(parser)
+    paths = ["--out", str(tmp_path / "out"), "--state", str(tmp_path / "state")]
+    small = ["--size", "tiny", "--vocab", "400", "--tokenizer-dialogues", "16"]
+    steps = ["--dialogues-per-step", "1", "--fim-every", "1", "--fim-batch", "2", "--no-bf16"]
+    return parser.parse_args([*paths, *small, *steps, *extra])
+
+
+def test_train_demo_writes_a_checkpoint_and_resumes(tmp_path):
+    assert train.main(_train_args(tmp_path, "--steps", "2")) == 0
+    assert train.main(_train_args(tmp_path, "--steps", "3", "--resume")) == 0
+    out = tmp_path / "out"
+    log = [json.loads(line) for line in (out / "train_log.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in log] == [1, 2, 3]
+    assert [r["kind"] for r in log] == ["chat", "fim", "chat"]
+    for name in (
+        "config.json",
+        "model.safetensors",
+        "tokenizer.json",
+        "tokenizer_config.json",
+        "loss.png",
+    ):
+        assert (out / name).exists(), name
+    assert json.loads((out / "metrics.json").read_text())["training"]["steps"] == 3
+    DeepseekV3ForCausalLM.from_pretrained(out)
+
+
+def _reference_outputs(dialogues: list[corpus.Dialogue]) -> dict[str, str]:
+    """What a perfect model writes for each evaluated turn, keyed by the prompt after the prefix."""
+    out = {}
+    for d in dialogues:
+        prefix = corpus.render_chat(d.messages[:1], corpus.spec.TOOLS, add_generation_prompt=False)
+        for check in d.checks:
+            prompt = corpus.render_chat(d.messages[: check["index"]], corpus.spec.TOOLS)
+            out[prompt[len(prefix) :]] = corpus.target_text(
+                d.messages[check["index"]]
+            ).removesuffix(EOS)
+    return out
+
+
+def test_the_evaluation_scores_a_perfect_model_and_an_always_refusing_one():
+    data = evaluate.held_out_dialogues(1)
+    dialogues = data["en"] + data["zh"]
+    reference = _reference_outputs(dialogues)
+    perfect = evaluate.evaluate_dialogues(lambda _p, rest, _n: reference[rest], dialogues)
+    assert perfect["tool_selection"] == perfect["arguments_exact"] == perfect["groundedness"] == 1.0
+    assert perfect["refusal_rate"] == 1.0 and perfect["false_refusal_rate"] == 0.0
+
+    refuse = "\n</think>\n\nSorry, I can't help with that."
+    refusing = evaluate.evaluate_dialogues(lambda *_: refuse, dialogues)
+    assert refusing["tool_selection"] == refusing["groundedness"] == 0.0
+    assert refusing["refusal_rate"] == refusing["false_refusal_rate"] == 1.0
