@@ -63,7 +63,7 @@ def identity_token_create(*, external_id: str, issued_at: int | None = None) -> 
 def identity_token_verify(*, token: str) -> Customer:
     payload, _, signature = str(token).partition(".")
     expected = hmac.new(_secret(), payload.encode(), hashlib.sha256).hexdigest()
-    if not signature or not hmac.compare_digest(signature, expected):
+    if not signature or not hmac.compare_digest(signature.encode(), expected.encode()):
         raise InvalidIdentity("The identity token's signature is not valid.")
     try:
         claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))

@@ -56,8 +56,9 @@ def test_a_valid_identity_token_signs_the_customer_in():
         ),
         lambda c: identity_token_create(external_id="nobody"),
         lambda c: "garbage",
+        lambda c: "eyJzdWIiOiAiYSJ9.签名",
     ],
-    ids=["forged", "expired", "unknown customer", "malformed"],
+    ids=["forged", "expired", "unknown customer", "malformed", "non-ascii signature"],
 )
 def test_a_bad_identity_token_is_refused_with_401(token_of):
     response = APIClient().post(
