@@ -5,7 +5,8 @@ The shipped model lives in ``safety/data/model/`` (or ``settings.SAFETY_MODEL_DI
 ``config.json`` (BERT config, labels, max length, per-language thresholds), ``vocab.txt`` and
 ``weights.safetensors`` (every matrix as int8 with a per-row scale, the rest fp16). It is
 loaded once per process, lazily and thread-safely, and runs on CPU in batches. Chinese texts'
-``unsafe`` score is the mean with the character n-gram model in ``zh_ngram.npz``.
+``unsafe`` score mixes in the character n-gram model in ``zh_ngram.npz`` (weight
+``zh_ngram_weight`` in ``config.json``, chosen on the validation split).
 """
 
 import json
@@ -155,6 +156,7 @@ class Classifier:
         from . import zh_ngram
 
         self.zh_ngram = zh_ngram.load(directory)
+        self.zh_ngram_weight = float(self.config.get("zh_ngram_weight", 0.5))
 
     def predict(self, texts: list[str], contexts: list[str] | None = None) -> list[Scores]:
         """Probabilities per label for each text, in batches of at most ``MAX_BATCH``."""
@@ -174,11 +176,13 @@ class Classifier:
                     scores = dict(zip(self.labels, (round(p, 5) for p in row), strict=True))
                     language = detect_language(texts[i])
                     if language == "zh" and self.zh_ngram is not None:
-                        # Chinese: the mean of the MiniLM and the character n-gram model
+                        # Chinese: MiniLM and the character n-gram model, weighted as chosen
+                        # on the validation split (safety_train --compare-zh)
                         ngram = self.zh_ngram.probability(texts[i])
                         scores["unsafe_minilm"] = scores["unsafe"]
                         scores["unsafe_ngram"] = round(ngram, 5)
-                        scores["unsafe"] = round((scores["unsafe"] + ngram) / 2, 5)
+                        w = self.zh_ngram_weight
+                        scores["unsafe"] = round((1 - w) * scores["unsafe"] + w * ngram, 5)
                     results[i] = Scores(scores, language)
         out = [results[i] for i in range(len(texts))]
         return out

@@ -1,9 +1,10 @@
 """The second model for Chinese: character 1-3-gram TF-IDF with logistic regression.
 
-``safety_train --compare-zh`` measured it against the CJK-extended MiniLM on COLD dev (see
-``safety/data/model/compare_zh.json``): it was the better of the two, so tier 2 scores a
-Chinese text with the mean of both models' ``unsafe`` probabilities (the MiniLM still gives
-the categories). Fitting uses scikit-learn; scoring re-implements the same transform with
+``safety_train --compare-zh`` measures it against the CJK-extended MiniLM and the mean of
+both on COLD (see ``safety/data/model/compare_zh.json``) and writes the weight with the best
+validation accuracy to ``config.json`` (``zh_ngram_weight``; it chose 1.0, the n-gram model
+alone). Tier 2 scores a Chinese text's ``unsafe`` with that mix; the MiniLM still gives the
+categories. Fitting uses scikit-learn; scoring re-implements the same transform with
 numpy from ``zh_ngram.npz`` (vocabulary, idf, coefficients; no pickle).
 """
 

@@ -27,9 +27,7 @@ class ApiToken(models.Model):
 class Completion(models.Model):
     """One completion served to an IDE (Tabby API), for acceptance-rate reporting."""
 
-    public_id = models.CharField(
-        max_length=40, unique=True
-    )  # "cmpl-…", what the plugin echoes in events
+    public_id = models.CharField(max_length=64, unique=True)  # "cmpl-<uuid>", echoed in events
     token = models.ForeignKey(ApiToken, on_delete=models.CASCADE, related_name="completions")
     language = models.CharField(max_length=32, blank=True)
     prompt_chars = models.PositiveIntegerField()

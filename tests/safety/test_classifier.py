@@ -151,8 +151,10 @@ def test_the_numpy_ngram_scorer_matches_scikit_learn(tmp_path):
         assert ours.probability(text) == pytest.approx(expected, abs=1e-5)
 
 
-def test_chinese_scores_are_the_mean_of_both_models(clf):
+def test_chinese_unsafe_scores_mix_both_models_with_the_configured_weight(clf):
     [scores] = clf.predict(["你这个蠢货，滚"])
+    w = clf.zh_ngram_weight
+    assert 0.0 <= w <= 1.0
     assert scores.scores["unsafe"] == pytest.approx(
-        (scores.scores["unsafe_minilm"] + scores.scores["unsafe_ngram"]) / 2, abs=1e-4
+        (1 - w) * scores.scores["unsafe_minilm"] + w * scores.scores["unsafe_ngram"], abs=1e-4
     )

@@ -15,7 +15,7 @@ class Migration(migrations.Migration):
             name='Completion',
             fields=[
                 ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('public_id', models.CharField(max_length=40, unique=True)),
+                ('public_id', models.CharField(max_length=64, unique=True)),
                 ('language', models.CharField(blank=True, max_length=32)),
                 ('prompt_chars', models.PositiveIntegerField()),
                 ('text', models.TextField(blank=True)),
