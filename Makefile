@@ -22,8 +22,10 @@ run: export DEBUG ?= 1
 run: install
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py seed_demo
+	$(PY) manage.py seed_finetune_demo
 	@echo
-	@echo "  Operator console:  http://127.0.0.1:8000/admin/   (logins above)"
+	@echo "  Demo shop:         http://127.0.0.1:8000/demo/     (the chat widget, signed in as a demo customer)"
+	@echo "  Operator console:  http://127.0.0.1:8000/console/  (logins above; the Django admin is at /admin/)"
 	@echo "  Chat and IDE APIs: http://127.0.0.1:8000/api/docs/  (IDE endpoint for Tabby plugins: http://127.0.0.1:8000/ide)"
 	@echo "  Model server:      http://127.0.0.1:8001/v1/models  (OpenAI API, demo model on CPU)"
 	@echo "  Health:            http://127.0.0.1:8000/readyz"

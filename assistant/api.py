@@ -36,13 +36,16 @@ def too_large_message() -> str:
     return f"The request body is larger than the limit of {settings.DATA_UPLOAD_MAX_MEMORY_SIZE // 1024} KiB."
 
 
+def domain_status(exc: DomainError) -> int:
+    # An error class may name its own status (e.g. 401 for a bad identity token).
+    return getattr(exc, "http_status", None) or next(
+        (s for cls, s in DOMAIN_STATUS.items() if isinstance(exc, cls)), 400
+    )
+
+
 def api_exception_handler(exc: Exception, context: dict) -> Response | None:
     if isinstance(exc, DomainError):
-        # An error class may name its own status (e.g. 401 for a bad identity token).
-        code = getattr(exc, "http_status", None) or next(
-            (s for cls, s in DOMAIN_STATUS.items() if isinstance(exc, cls)), 400
-        )
-        return Response(error_body(exc.code, exc.message), status=code)
+        return Response(error_body(exc.code, exc.message), status=domain_status(exc))
     if isinstance(exc, RequestDataTooBig):
         return Response(error_body("request_too_large", too_large_message()), status=413)
     response = exception_handler(exc, context)

@@ -78,6 +78,7 @@ if not DEBUG:
         raise ImproperlyConfigured("ALLOWED_HOSTS='*' is not allowed with DEBUG off.")
 
 INSTALLED_APPS = [
+    "frontend",  # first: its admin/base_site.html puts the console's navigation on admin pages
     "django.contrib.admin",
     "django.contrib.auth",
     "django.contrib.contenttypes",
@@ -94,8 +95,8 @@ INSTALLED_APPS = [
     "assistant.chat",
     "assistant.ide",
     "assistant.health",
+    "assistant.finetune",
     "safety",
-    "frontend",
 ]
 
 MIDDLEWARE = [
@@ -192,11 +193,31 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# Redis redelivers an unacknowledged task after this long (a worker that died mid-task). Long
+# tasks stop themselves well inside it (a soft time limit) and continue in a new delivery.
+CELERY_VISIBILITY_TIMEOUT = int(os.environ.get("CELERY_VISIBILITY_TIMEOUT", 6 * 3600))
 if CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
-    # Redis redelivers an unacknowledged task after this long: long jobs must finish or
-    # checkpoint well inside it.
-    CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 6 * 3600}
+    CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": CELERY_VISIBILITY_TIMEOUT}
 CELERY_TIMEZONE = "UTC"
+# Fine-tuning runs for hours: its own queue, so it never holds up the short tasks.
+CELERY_TASK_ROUTES = {"finetune.*": {"queue": "finetune"}}
+
+# Fine-tuning (DP-SGD LoRA adapters on the served model; see assistant/finetune/).
+FINETUNE_BASE_MODEL = Path(
+    os.environ.get("FINETUNE_BASE_MODEL", BASE_DIR / "modelserver" / "demo" / "checkpoint")
+)
+# Adapters and training state; the model server must read the adapters at the same path.
+FINETUNE_DIR = Path(os.environ.get("FINETUNE_DIR", VAR_DIR / "finetune"))
+FINETUNE_NOTICE_VERSION = os.environ.get("FINETUNE_NOTICE_VERSION", "2026-12")
+FINETUNE_LEASE_SECONDS = float(os.environ.get("FINETUNE_LEASE_SECONDS", "120"))
+FINETUNE_CHECKPOINT_EVERY = int(os.environ.get("FINETUNE_CHECKPOINT_EVERY", "10"))
+FINETUNE_EVAL_UNITS = int(os.environ.get("FINETUNE_EVAL_UNITS", "20"))
+# Torch threads for training in the worker (0: torch's default, one per core). Fewer when the
+# worker shares its cores with the web and model server processes.
+FINETUNE_TORCH_THREADS = int(os.environ.get("FINETUNE_TORCH_THREADS", "0"))
+FINETUNE_SOFT_TIME_LIMIT = int(
+    os.environ.get("FINETUNE_SOFT_TIME_LIMIT", max(CELERY_VISIBILITY_TIMEOUT - 1800, 60))
+)
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
@@ -255,6 +276,8 @@ WIDGET_IDENTITY_SECRET = os.environ.get("WIDGET_IDENTITY_SECRET", "") or (
     # Local runs sign the demo page's customer with a key derived from the secret key.
     hashlib.sha256(f"widget-identity:{SECRET_KEY}".encode()).hexdigest() if DEBUG else ""
 )
+# The demo shop page (/demo/) signs visitors in as any demo customer: local runs only.
+DEMO_PAGE = env_bool("DEMO_PAGE", DEBUG)
 WIDGET_IDENTITY_MAX_AGE = int(os.environ.get("WIDGET_IDENTITY_MAX_AGE", 24 * 3600))
 WIDGET_SESSION_MAX_AGE = int(os.environ.get("WIDGET_SESSION_MAX_AGE", 30 * 24 * 3600))
 

@@ -22,6 +22,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "modelserver.demo.evaluate",
         "tool accuracy, groundedness, refusals, FIM, perplexity",
     ),
+    "finetune-bench": (
+        "modelserver.finetune.bench",
+        "DP fine-tuning at several ε: speed, memory, utility, canary exposure",
+    ),
 }
 
 

@@ -16,7 +16,7 @@ Order and rules:
 """
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from .normalize import detect_language
 
@@ -115,9 +115,11 @@ def classifier_outcomes(texts: list[str], contexts: list[str]) -> list[TierOutco
             for c, s in r.scores.items()
             if c in t and c != "unsafe" and s >= t[c].get("block", 0.5)
         }
-        # The category furthest above its own calibrated threshold (ratio), else the highest.
+        # The category furthest above its own calibrated threshold, else the highest. By
+        # margin, not ratio: a ratio made a low threshold win, and a threat scoring harassment
+        # 0.94 was sent to a person as self-harm (0.44 over a 0.18 threshold).
         top = (
-            max(over, key=lambda c: over[c] / max(t[c]["block"], 1e-3))
+            max(over, key=lambda c: over[c] - t[c]["block"])
             if over
             else max((k for k in r.scores if k in t and k != "unsafe"), key=r.scores.get)
         )
@@ -198,7 +200,17 @@ def cascade(text: str, *, direction: str, context: str = "", use_judge: bool = T
         if name == "keywords":
             outcome = run_keywords(text)
         elif name == "classifier":
-            outcome = classifier_outcomes([text], [context])[0]
+            # Judged alone and in its context, the more severe reading counts: a context must
+            # never make a harmful message pass (a request repeated after a refusal did).
+            readings = (
+                classifier_outcomes([text, text], [context, ""])
+                if context
+                else (classifier_outcomes([text], [""]))
+            )
+            outcome = replace(
+                max(readings, key=lambda o: o.score),
+                latency_ms=sum(o.latency_ms for o in readings),
+            )
         else:
             if direction == "input" and not borderline:
                 break

@@ -37,3 +37,17 @@ def overturned_examples(*, since_id: int = 0) -> list[dict]:
             }
         )
     return rows
+
+
+def verdicts_for_conversation(*, conversation_id: int) -> QuerySet[SafetyVerdict]:
+    return SafetyVerdict.objects.filter(conversation_id=conversation_id).order_by("created_at")
+
+
+def recently_reviewed(*, limit: int = 20) -> QuerySet[SafetyVerdict]:
+    return (
+        SafetyVerdict.objects.filter(
+            review_status__in=[SafetyVerdict.Review.CONFIRMED, SafetyVerdict.Review.OVERTURNED]
+        )
+        .select_related("reviewed_by")
+        .order_by("-reviewed_at")[:limit]
+    )

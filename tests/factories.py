@@ -26,7 +26,7 @@ from assistant.shop.services import (
 _ids = count(1)
 
 
-def make_customer(name: str = "Ada Lovelace") -> Customer:
+def make_customer(name: str = "Ada Lovelace", *, locale: str = "en") -> Customer:
     n = next(_ids)
     user = get_user_model().objects.create(username=f"test-customer-{n}")
     return Customer.objects.create(
@@ -34,12 +34,18 @@ def make_customer(name: str = "Ada Lovelace") -> Customer:
         external_id=f"t_{n}",
         name=name,
         email=f"c{n}@example.com",
+        locale=locale,
         created_at=datetime(2026, 1, 1).astimezone(),
     )
 
 
 def make_product(
-    *, category: str = "books", price: str = "20.00", returnable: bool = True
+    *,
+    category: str = "books",
+    price: str = "20.00",
+    returnable: bool = True,
+    name: str = "",
+    name_zh: str = "",
 ) -> Product:
     n = next(_ids)
     cat, _ = Category.objects.get_or_create(
@@ -48,18 +54,26 @@ def make_product(
     if not returnable:
         ReturnPolicy.load().non_returnable_categories.add(cat)
     product = Product.objects.create(
-        sku=f"SKU-{n}", name=f"Product {n}", name_zh=f"商品{n}", category=cat
+        sku=f"SKU-{n}",
+        name=name or f"Product {n}",
+        name_zh=name_zh or name or f"商品{n}",
+        category=cat,
     )
     ProductPrice.objects.create(product=product, currency="USD", amount=Decimal(price))
     return product
 
 
 def make_order(
-    customer: Customer, products: list[Product], *, quantity: int = 1, placed_at: datetime
+    customer: Customer,
+    products: list[Product],
+    *,
+    quantity: int = 1,
+    placed_at: datetime,
+    number: str = "",
 ) -> Order:
     return order_create(
         customer=customer,
-        number=str(500000 + next(_ids)),
+        number=number or str(500000 + next(_ids)),
         lines=[OrderLine(product=p, quantity=quantity) for p in products],
         currency="USD",
         shipping_name=customer.name,
@@ -70,10 +84,15 @@ def make_order(
 
 
 def make_delivered_order(
-    customer: Customer, products: list[Product], *, delivered_at: datetime, quantity: int = 1
+    customer: Customer,
+    products: list[Product],
+    *,
+    delivered_at: datetime,
+    quantity: int = 1,
+    number: str = "",
 ) -> Order:
     placed = delivered_at - timedelta(days=4)
-    order = make_order(customer, products, quantity=quantity, placed_at=placed)
+    order = make_order(customer, products, quantity=quantity, placed_at=placed, number=number)
     order_transition(order=order, to_status=Order.Status.PAID, now=placed)
     order_transition(order=order, to_status=Order.Status.PROCESSING, now=placed)
     shipment = shipment_create(

@@ -110,17 +110,21 @@ def complete_code(*, prefix: str, suffix: str, max_tokens: int, temperature: flo
     raise AssertionError("unreachable")
 
 
-async def stream_chat(*, messages: list[dict], tools: list[dict], max_tokens: int) -> AsyncIterator:
-    """Stream one chat completion's chunks. Retries happen only before the first chunk, so
-    nothing the customer has seen is ever repeated."""
+async def stream_chat(
+    *, messages: list[dict], tools: list[dict], max_tokens: int, model: str
+) -> AsyncIterator:
+    """Stream one chat completion's chunks from `model` (the base model or an adapter's name).
+    Retries happen only before the first chunk, so nothing the customer has seen is ever
+    repeated."""
     from asgiref.sync import sync_to_async
 
     if await sync_to_async(breaker_open)():
         raise ModelUnavailable("The model server is unavailable; try again in a minute.")
+    reloaded = False
     for attempt in range(settings.MODEL_RETRIES + 1):
         try:
             stream = await async_client().chat.completions.create(
-                model=settings.MODEL_NAME,
+                model=model,
                 messages=messages,
                 tools=tools,
                 tool_choice="auto",
@@ -133,6 +137,19 @@ async def stream_chat(*, messages: list[dict], tools: list[dict], max_tokens: in
             first = await iterator.__anext__()
         except StopAsyncIteration:
             return
+        except openai.NotFoundError as error:
+            # A deployed adapter the model server no longer has (it restarted): load it again.
+            if reloaded or model == settings.MODEL_NAME:
+                raise _unavailable(error) from error
+            from assistant.finetune.services import adapter_reload
+            from assistant.shop.errors import DomainError
+
+            try:
+                await sync_to_async(adapter_reload)(name=model)
+            except DomainError as reload_error:
+                raise ModelUnavailable(reload_error.message) from error
+            reloaded = True
+            continue
         except RETRYABLE as error:
             await sync_to_async(record_failure)()
             if attempt == settings.MODEL_RETRIES or await sync_to_async(breaker_open)():
@@ -149,3 +166,41 @@ async def stream_chat(*, messages: list[dict], tools: list[dict], max_tokens: in
         finally:
             await stream.close()
         return
+
+
+# Prometheus names of the same quantities on our server and on `vllm serve`.
+METRICS = {
+    "running": ("modelserver_requests_running", "vllm:num_requests_running"),
+    "waiting": ("modelserver_requests_waiting", "vllm:num_requests_waiting"),
+    "kv_cache_usage": (
+        "modelserver_kv_cache_usage_ratio",
+        "vllm:kv_cache_usage_perc",
+        "vllm:gpu_cache_usage_perc",
+    ),
+    "generation_tokens": ("modelserver_generation_tokens_total", "vllm:generation_tokens_total"),
+    "prompt_tokens": ("modelserver_prompt_tokens_total", "vllm:prompt_tokens_total"),
+    "requests_finished": ("modelserver_requests_finished_total", "vllm:request_success_total"),
+    "preemptions": ("modelserver_preemptions", "vllm:num_preemptions_total"),
+    "kv_cache_blocks_total": ("modelserver_kv_cache_blocks_total",),
+}
+
+
+def server_metrics() -> dict[str, float]:
+    """The model server's load from its Prometheus `/metrics` (next to `/v1`), summed over
+    labels. Counters are totals since the server started: rates are the caller's business."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    url = settings.MODEL_SERVER_URL.rstrip("/").removesuffix("/v1") + "/metrics"
+    try:
+        response = httpx.get(url, timeout=settings.MODEL_SERVER_CONNECT_TIMEOUT)
+        response.raise_for_status()
+    except httpx.HTTPError as error:
+        raise _unavailable(error) from error
+    samples: dict[str, float] = {}
+    for family in text_string_to_metric_families(response.text):
+        for sample in family.samples:
+            samples[sample.name] = samples.get(sample.name, 0.0) + sample.value
+    return {
+        key: next((samples[name] for name in names if name in samples), None)
+        for key, names in METRICS.items()
+    }

@@ -21,6 +21,7 @@ from django.conf import settings
 from assistant.conversations import selectors as conv_selectors
 from assistant.conversations import services as conv_services
 from assistant.conversations.models import Conversation, Message
+from assistant.finetune.selectors import serving_model
 from assistant.shop.models import Customer
 
 from . import guard, llm, spec
@@ -85,17 +86,21 @@ async def reply(*, conversation: Conversation, customer: Customer | None) -> Asy
         messages[-1] = {"role": "user", "content": verdict.text}  # the model never sees the PII
 
     ctx = ToolContext(customer=customer, conversation=conversation)
+    serving = await sync_to_async(serving_model)()
     handed_off = False
     for _ in range(settings.AGENT_MAX_STEPS):
         message = await sync_to_async(conv_services.assistant_message_start)(
-            conversation=conversation, model=settings.MODEL_NAME
+            conversation=conversation, model=settings.MODEL_NAME, adapter=serving.adapter
         )
         gate = guard.OutputGate(conversation=conversation, context=user_text)
         content, reasoning, calls, usage = "", "", {}, None
         started = time.perf_counter()
         try:
             async for chunk in llm.stream_chat(
-                messages=messages, tools=spec.TOOLS, max_tokens=settings.AGENT_MAX_TOKENS
+                messages=messages,
+                tools=spec.TOOLS,
+                max_tokens=settings.AGENT_MAX_TOKENS,
+                model=serving.name,
             ):
                 usage = chunk.usage or usage
                 if not chunk.choices:
@@ -166,7 +171,8 @@ async def reply(*, conversation: Conversation, customer: Customer | None) -> Asy
         stored = await sync_to_async(conv_services.assistant_message_finish)(
             message=message,
             status=Message.Status.COMPLETE,
-            content=gate.released if not tool_calls else content,
+            # What passed the safety check, also before a tool call: the customer sees it.
+            content=gate.released,
             tool_calls=tool_calls,
             **fields,
         )
@@ -174,7 +180,7 @@ async def reply(*, conversation: Conversation, customer: Customer | None) -> Asy
             yield event("message", id=stored.id, content=stored.content, status=stored.status)
             return
 
-        messages.append({"role": "assistant", "content": content, "tool_calls": tool_calls})
+        messages.append({"role": "assistant", "content": gate.released, "tool_calls": tool_calls})
         for call in tool_calls:
             name, arguments = call["function"]["name"], call["function"]["arguments"]
             yield event("tool_call", id=call["id"], name=name, arguments=_preview(arguments))

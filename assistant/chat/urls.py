@@ -5,6 +5,7 @@ from . import views
 urlpatterns = [
     path("sessions", views.SessionView.as_view(), name="chat-session"),
     path("conversations", views.ConversationListView.as_view(), name="chat-conversations"),
+    path("consent", views.ConsentView.as_view(), name="chat-consent"),
     path(
         "conversations/<uuid:public_id>", views.ConversationView.as_view(), name="chat-conversation"
     ),
@@ -16,4 +17,5 @@ urlpatterns = [
     path(
         "conversations/<uuid:public_id>/handoff", views.HandoffView.as_view(), name="chat-handoff"
     ),
+    path("conversations/<uuid:public_id>/close", views.CloseView.as_view(), name="chat-close"),
 ]

@@ -6,10 +6,11 @@ import uuid
 from collections.abc import AsyncIterator
 
 from asgiref.sync import sync_to_async
+from django.conf import settings
 from django.http import StreamingHttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
-from rest_framework import serializers, status
+from rest_framework import exceptions, serializers, status
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -17,6 +18,8 @@ from rest_framework.views import APIView
 from assistant.agent import loop
 from assistant.conversations import selectors, services
 from assistant.conversations.models import Conversation, Message, ToolCall
+from assistant.finetune import selectors as finetune_selectors
+from assistant.finetune import services as finetune_services
 from assistant.shop.errors import InvalidInput, InvalidTransition
 
 from .auth import HasWidgetSession, VisitorRateThrottle, WidgetSessionAuthentication
@@ -65,6 +68,7 @@ def card_json(run: ToolCall) -> dict:
     return {
         "kind": "card",
         "id": f"card-{run.id}",
+        "call_id": run.call_id,
         "name": run.name,
         "result": run.result,
         "created_at": run.created_at.isoformat(),
@@ -317,3 +321,63 @@ class HandoffView(ChatView):
             conversation=self.conversation(public_id), reason=reason
         )
         return Response({"status": conversation.status})
+
+
+class CloseView(ChatView):
+    @extend_schema(request=None, responses=OpenApiTypes.OBJECT)
+    def post(self, request, public_id):
+        """End the conversation (the widget then asks for a rating)."""
+        conversation = services.conversation_close(conversation=self.conversation(public_id))
+        return Response({"status": conversation.status})
+
+
+class ConsentView(ChatView):
+    """The signed-in customer's choice to let their conversations train the assistant."""
+
+    def customer(self):
+        customer = self.request.auth.customer
+        if customer is None:
+            raise exceptions.PermissionDenied(
+                "Only a signed-in customer can give or withdraw consent: sign in on the shop."
+            )
+        return customer
+
+    def state(self, customer) -> dict:
+        active = finetune_selectors.consent_active(customer=customer)
+        return {
+            "notice_version": settings.FINETUNE_NOTICE_VERSION,
+            "granted": active is not None,
+            "granted_version": active.notice_version if active else None,
+            "granted_at": active.granted_at.isoformat() if active else None,
+        }
+
+    @extend_schema(responses=OpenApiTypes.OBJECT, operation_id="chat_consent_get")
+    def get(self, request):
+        """Whether the customer lets their future conversations train the assistant, and the
+        version of the notice to show."""
+        return Response(self.state(self.customer()))
+
+    @extend_schema(
+        request=inline_serializer(
+            "ConsentRequest",
+            {
+                "granted": serializers.BooleanField(),
+                "notice_version": serializers.CharField(required=False),
+            },
+        ),
+        responses=OpenApiTypes.OBJECT,
+        operation_id="chat_consent_set",
+    )
+    def put(self, request):
+        """Give (with the version of the notice shown) or withdraw consent."""
+        customer, body = self.customer(), self.body()
+        granted = body.get("granted")
+        if not isinstance(granted, bool):
+            raise InvalidInput("granted must be true or false.")
+        if granted:
+            finetune_services.consent_grant(
+                customer=customer, notice_version=body.get("notice_version")
+            )
+        else:
+            finetune_services.consent_revoke(customer=customer)
+        return Response(self.state(customer))

@@ -1,6 +1,7 @@
 from django.contrib import admin
+from django.urls import reverse
 
-from .models import Conversation, Message, ToolCall
+from .models import CannedResponse, Conversation, Message, Note, ToolCall
 
 
 class MessageInline(admin.TabularInline):
@@ -28,6 +29,14 @@ class ToolCallInline(admin.TabularInline):
     readonly_fields = fields
 
 
+class NoteInline(admin.TabularInline):
+    model = Note
+    extra = 0
+    can_delete = False
+    fields = ["created_at", "author", "text"]
+    readonly_fields = fields
+
+
 @admin.register(Conversation)
 class ConversationAdmin(admin.ModelAdmin):
     list_display = [
@@ -45,7 +54,10 @@ class ConversationAdmin(admin.ModelAdmin):
     raw_id_fields = ["customer", "assigned_to"]
     # Status changes go through the services (take over, hand back) so the transcript records them.
     readonly_fields = ["public_id", "visitor_id", "status", "created_at", "updated_at"]
-    inlines = [MessageInline, ToolCallInline]
+    inlines = [MessageInline, ToolCallInline, NoteInline]
+
+    def view_on_site(self, obj: Conversation) -> str:
+        return reverse("console:conversation", args=[obj.public_id])
 
 
 @admin.register(ToolCall)
@@ -56,3 +68,10 @@ class ToolCallAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request) -> bool:
         return False
+
+
+@admin.register(CannedResponse)
+class CannedResponseAdmin(admin.ModelAdmin):
+    list_display = ["title", "locale", "text"]
+    list_filter = ["locale"]
+    search_fields = ["title", "text"]

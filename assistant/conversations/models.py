@@ -142,3 +142,37 @@ class ToolCall(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} → {self.outcome}"
+
+
+class Note(models.Model):
+    """An operator's private note on a conversation: never shown to the customer or the model."""
+
+    conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="notes")
+    author = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    text = models.TextField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["id"]
+
+    def __str__(self) -> str:
+        return self.text[:40]
+
+
+class CannedResponse(models.Model):
+    """A reply operators insert with one click; admins keep the list."""
+
+    title = models.CharField(max_length=100)
+    text = models.TextField()
+    locale = models.CharField(max_length=8, choices=Locale.choices, default=Locale.EN)
+
+    class Meta:
+        ordering = ["locale", "title"]
+        constraints = [
+            models.UniqueConstraint(fields=["locale", "title"], name="canned_title_per_locale")
+        ]
+
+    def __str__(self) -> str:
+        return self.title

@@ -1,6 +1,7 @@
 """Changes to conversations. The customer's message is committed before anything else
 happens to it; status changes follow Conversation.TRANSITIONS."""
 
+import re
 import uuid
 
 from django.contrib.auth.models import AbstractBaseUser
@@ -10,9 +11,12 @@ from django.utils import timezone
 from assistant.shop.errors import InvalidInput, InvalidTransition
 from assistant.shop.models import Customer
 
-from .models import Conversation, Message
+from .models import Conversation, Message, Note
 
 MAX_MESSAGE_CHARS = 4000
+MAX_LABELS = 10
+# Labels are short ASCII slugs so that every database can filter on them inside the JSON list.
+LABEL = re.compile(r"[a-z0-9][a-z0-9_-]{0,31}")
 
 
 def conversation_start(
@@ -44,6 +48,25 @@ def _text(content: object) -> str:
             f"A message can be at most {MAX_MESSAGE_CHARS} characters; this one has {len(content)}."
         )
     return content
+
+
+# What the customer reads when a person joins or leaves, in the conversation's language.
+NOTICES = {
+    "handoff": {"en": "Handed to a human: {reason}", "zh-hans": "已转接人工客服：{reason}"},
+    "joined": {"en": "{name} joined the conversation.", "zh-hans": "{name} 加入了对话。"},
+    "bot_back": {
+        "en": "The assistant is back in the conversation.",
+        "zh-hans": "智能助手已回到对话中。",
+    },
+    "closed": {"en": "The conversation was closed.", "zh-hans": "对话已结束。"},
+}
+
+
+def _notice(conversation: Conversation, kind: str, **values: str) -> Message:
+    text = NOTICES[kind].get(conversation.locale, NOTICES[kind]["en"])
+    return Message.objects.create(
+        conversation=conversation, role=Message.Role.SYSTEM, content=text.format(**values)
+    )
 
 
 @transaction.atomic
@@ -78,11 +101,7 @@ def conversation_request_human(*, conversation: Conversation, reason: str) -> Co
     if conversation.status in (Conversation.Status.WAITING, Conversation.Status.HUMAN):
         return conversation
     _transition(conversation, Conversation.Status.WAITING)
-    Message.objects.create(
-        conversation=conversation,
-        role=Message.Role.SYSTEM,
-        content=f"Handed to a human: {reason[:300]}",
-    )
+    _notice(conversation, "handoff", reason=reason[:300])
     return conversation
 
 
@@ -95,11 +114,7 @@ def conversation_take_over(
     conversation.assigned_to = operator
     conversation.save(update_fields=["assigned_to", "updated_at"])
     name = operator.get_full_name() or operator.get_username()
-    Message.objects.create(
-        conversation=conversation,
-        role=Message.Role.SYSTEM,
-        content=f"{name} joined the conversation.",
-    )
+    _notice(conversation, "joined", name=name)
     return conversation
 
 
@@ -111,11 +126,7 @@ def conversation_hand_back(
     _transition(conversation, Conversation.Status.BOT)
     conversation.assigned_to = None
     conversation.save(update_fields=["assigned_to", "updated_at"])
-    Message.objects.create(
-        conversation=conversation,
-        role=Message.Role.SYSTEM,
-        content="The assistant is back in the conversation.",
-    )
+    _notice(conversation, "bot_back")
     return conversation
 
 
@@ -143,6 +154,7 @@ def message_post_operator(
 def conversation_close(*, conversation: Conversation) -> Conversation:
     conversation = Conversation.objects.select_for_update().get(pk=conversation.pk)
     _transition(conversation, Conversation.Status.CLOSED)
+    _notice(conversation, "closed")
     return conversation
 
 
@@ -159,12 +171,15 @@ def conversation_rate(
     return conversation
 
 
-def assistant_message_start(*, conversation: Conversation, model: str) -> Message:
+def assistant_message_start(
+    *, conversation: Conversation, model: str, adapter: str = ""
+) -> Message:
     return Message.objects.create(
         conversation=conversation,
         role=Message.Role.ASSISTANT,
         status=Message.Status.STREAMING,
         model=model,
+        adapter=adapter,
     )
 
 
@@ -195,3 +210,54 @@ def conversation_resume_bot(*, conversation: Conversation) -> Conversation:
     if conversation.status == Conversation.Status.WAITING:
         _transition(conversation, Conversation.Status.BOT)
     return conversation
+
+
+def note_add(*, conversation: Conversation, author: AbstractBaseUser, text: object) -> Note:
+    """A private note for the operators; the customer and the model never see it."""
+    return Note.objects.create(conversation=conversation, author=author, text=_text(text))
+
+
+def conversation_set_labels(*, conversation: Conversation, labels: list[str]) -> Conversation:
+    cleaned = sorted({label.strip().lower() for label in labels if label.strip()})
+    bad = [label for label in cleaned if not LABEL.fullmatch(label)]
+    if bad:
+        raise InvalidInput(
+            f"Labels are 1-32 lowercase letters, digits, '-' or '_', starting with a letter or "
+            f"digit (e.g. refund, vip): {', '.join(repr(b) for b in bad)} is not one."
+        )
+    if len(cleaned) > MAX_LABELS:
+        raise InvalidInput(f"A conversation can have at most {MAX_LABELS} labels.")
+    conversation.labels = cleaned
+    conversation.save(update_fields=["labels", "updated_at"])
+    return conversation
+
+
+@transaction.atomic
+def conversation_record(
+    *, customer: Customer, messages: list[dict], labels: list[str] | None = None
+) -> Conversation:
+    """Store a finished conversation given as OpenAI-style messages (user, assistant with or
+    without tool calls, tool results): history brought from another helpdesk, or demo data."""
+    conversation = conversation_start(
+        customer=customer, visitor_id=uuid.uuid4(), locale=customer.locale
+    )
+    for m in messages:
+        if m["role"] == "user":
+            message_post_user(conversation=conversation, content=m["content"])
+        elif m["role"] == "assistant":
+            reply = assistant_message_start(conversation=conversation, model="")
+            assistant_message_finish(
+                message=reply,
+                status=Message.Status.COMPLETE,
+                content=m.get("content") or "",
+                tool_calls=m.get("tool_calls") or [],
+            )
+        elif m["role"] == "tool":
+            tool_message_create(
+                conversation=conversation, tool_call_id=m["tool_call_id"], content=m["content"]
+            )
+        else:
+            raise InvalidInput(f"Cannot record a {m['role']!r} message; use user, assistant, tool.")
+    if labels:
+        conversation_set_labels(conversation=conversation, labels=labels)
+    return conversation_close(conversation=conversation)

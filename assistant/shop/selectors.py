@@ -27,6 +27,17 @@ def customer_get_by_external_id(*, external_id: str) -> Customer:
         raise NotFound(f"No customer with id {external_id!r}.") from None
 
 
+def demo_customers(*, per_language: int = 3) -> list[Customer]:
+    """A few customers of each language for the demo shop page to sign in as."""
+    return [
+        customer
+        for locale in ("en", "zh-hans")
+        for customer in Customer.objects.filter(locale=locale).order_by("external_id")[
+            :per_language
+        ]
+    ]
+
+
 def order_get_for_customer(*, customer: Customer, number: str) -> Order:
     number = str(number).strip().lstrip("#")
     if not number or len(number) > 32:

@@ -11,14 +11,25 @@ import uuid
 from dataclasses import dataclass, field
 
 from modelserver.chat.template import (
+    ASSISTANT,
     CALL_BEGIN,
     CALL_END,
     CALLS_BEGIN,
     CALLS_END,
+    OUTPUT_BEGIN,
+    OUTPUT_END,
+    OUTPUTS_BEGIN,
+    OUTPUTS_END,
     THINK_CLOSE,
     THINK_OPEN,
     TOOL_SEP,
+    USER,
 )
+
+# Markers that mean nothing where they stand (a weak model writes a call's end without its
+# beginning, or a turn marker): dropped, so the reader never sees them.
+_STRAY = (CALL_BEGIN, CALL_END, CALLS_END, TOOL_SEP, OUTPUTS_BEGIN, OUTPUTS_END, OUTPUT_BEGIN)
+_STRAY += (OUTPUT_END, USER, ASSISTANT)
 
 _ARGS_OPEN = "\n```json\n"
 # A JSON string cannot hold a raw newline, so this cannot occur inside the arguments.
@@ -120,12 +131,13 @@ class OutputParser:
             events.append(Event(content=text))
 
     def _text_state(self, events: list[Event], final: bool, markers: tuple[str, ...]) -> bool:
+        markers += _STRAY
         hits = [(self._buf.find(m), m) for m in markers if m in self._buf]
         if hits:
             index, marker = min(hits)
             self._emit_text(events, self._buf[:index])
             self._buf = self._buf[index + len(marker) :]
-            if marker == THINK_OPEN:  # a repeated opening tag carries nothing
+            if marker == THINK_OPEN or marker in _STRAY:  # carries nothing here
                 return True
             self._state = "content" if marker == THINK_CLOSE else "between"
             self._at_start = self._at_start or marker == THINK_CLOSE

@@ -239,8 +239,8 @@ def perplexity(
 ) -> float:
     total, count = 0.0, 0
     for batch in train.chat_batches(tok, dialogues):
-        loss, n = train.batch_loss(model, batch, tok.token_to_id(PAD))
-        total, count = total + float(loss), count + n
+        sums = train.batch_loss(model, batch, tok.token_to_id(PAD))
+        total, count = total + float(sums.target), count + sums.n_target
     return round(math.exp(total / count), 3)
 
 

@@ -18,14 +18,16 @@ tokenizer, `train_log.jsonl`, `metrics.json` (appended to by eval-demo) and `los
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import math
 import os
 import platform
 import random
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NamedTuple
 
 import torch
 import torch.nn.functional as F
@@ -101,26 +103,44 @@ class Row:
     positions: list[int]  # trunk positions continue across branches
     branch: list[int]  # 0: trunk, k > 0: the k-th branch
     labels: list[int]  # the next token where it is a target, else -100
+    # The next trunk token for trunk tokens (the customer's words, tool results, earlier replies),
+    # else -100: extra language-modelling signal, weighted by `--context-weight`.
+    context: list[int] = field(default_factory=list)
+    # Which conversation of a row that packs several (fine-tuning packs one customer's): a token
+    # sees only its own. Empty: one conversation.
+    segment: list[int] = field(default_factory=list)
+
+
+class LossSums(NamedTuple):
+    """Summed cross-entropy and token counts: on targets (what the model writes when serving) and
+    on context (the rest of the conversation, empty for FIM)."""
+
+    target: torch.Tensor
+    n_target: int
+    context: torch.Tensor
+    n_context: int
 
 
 @dataclass
 class Batch:
     prefix: list[int]  # shared by every row (the system prompt and tools); may be empty
     rows: list[Row]
+    kind: str = "chat"  # chat | fim | drill
 
 
 def _branch_start(tok) -> list[int]:
     return tok.encode(GENERATION_THINKING).ids
 
 
-def dialogue_row(tok, d: corpus.Dialogue, prefix_text: str) -> Row:
+def dialogue_row(tok, messages: list[dict], prefix_text: str) -> Row:
+    """`messages` (OpenAI-style, the system prompt first) as a tree after `prefix_text`."""
     row = Row([], [], [], [])
     done, trunk, k = prefix_text, 0, 0
     head = _branch_start(tok)
-    for i, m in enumerate(d.messages):
+    for i, m in enumerate(messages):
         if m["role"] != "assistant":
             continue
-        prompt = render_chat(d.messages[:i], spec.TOOLS)
+        prompt = render_chat(messages[:i], spec.TOOLS)
         assert prompt.startswith(done) and prompt.endswith(GENERATION_THINKING)
         # Every cut sits next to an added token (a marker), so the pieces tokenize as the whole.
         part = tok.encode(prompt[len(done) : -len(GENERATION_THINKING)]).ids
@@ -137,6 +157,10 @@ def dialogue_row(tok, d: corpus.Dialogue, prefix_text: str) -> Row:
         row.positions += range(trunk, trunk + len(ids))
         row.branch += [k] * len(ids)
         row.labels += [-100] * (len(head) - 1) + target + [-100]
+    trunk_at = [i for i, b in enumerate(row.branch) if b == 0]
+    row.context = [-100] * len(row.ids)
+    for i, j in itertools.pairwise(trunk_at):
+        row.context[i] = row.ids[j]
     return row
 
 
@@ -148,7 +172,7 @@ def chat_batches(tok, dialogues: list[corpus.Dialogue]) -> list[Batch]:
     batches = []
     for group in by_prompt.values():
         prefix_text = render_chat(group[0].messages[:1], spec.TOOLS, add_generation_prompt=False)
-        rows = [dialogue_row(tok, d, prefix_text) for d in group]
+        rows = [dialogue_row(tok, d.messages, prefix_text) for d in group]
         batches.append(Batch(tok.encode(prefix_text).ids, rows))
     return batches
 
@@ -158,8 +182,9 @@ def fim_batches(tok, pairs: list[tuple[str, str]], per_batch: int) -> list[Batch
     for prompt, target in pairs:
         p, t = tok.encode(prompt).ids, tok.encode(target).ids
         n = len(p) + len(t)
-        rows.append(Row(p + t, list(range(n)), [0] * n, [-100] * (len(p) - 1) + t + [-100]))
-    return [Batch([], rows[i : i + per_batch]) for i in range(0, len(rows), per_batch)]
+        labels = [-100] * (len(p) - 1) + t + [-100]
+        rows.append(Row(p + t, list(range(n)), [0] * n, labels, [-100] * n))
+    return [Batch([], rows[i : i + per_batch], "fim") for i in range(0, len(rows), per_batch)]
 
 
 def _sub_batches(rows: list[Row], max_tokens: int) -> list[list[Row]]:
@@ -179,66 +204,121 @@ def _sub_batches(rows: list[Row], max_tokens: int) -> list[list[Row]]:
 def _cache_from(
     prefix_kv: list[tuple[torch.Tensor, torch.Tensor]], batch: int, config
 ) -> DynamicCache:
+    """A cache holding the prefix for every row: one prefix shared (batch 1, expanded), or one
+    per row."""
     cache = DynamicCache(config=config)
     for layer, (k, v) in enumerate(prefix_kv):
         cache.update(k.expand(batch, -1, -1, -1), v.expand(batch, -1, -1, -1), layer)
     return cache
 
 
-def _tree_mask(branch: torch.Tensor, prefix: int) -> torch.Tensor:
-    """(rows, 1, width, prefix + width) bool: the prefix, then earlier trunk tokens and earlier
-    tokens of one's own branch; padding (branch -1) sees the prefix and itself only."""
+def _tree_mask(
+    branch: torch.Tensor, segment: torch.Tensor, prefix: torch.Tensor, prefix_width: int
+) -> torch.Tensor:
+    """(rows, 1, width, prefix_width + width) bool: the row's prefix (its first `prefix[row]`
+    cached positions), then earlier trunk tokens and earlier tokens of one's own branch, within
+    one's own segment; padding (branch -1) sees the prefix and itself only."""
     rows, width = branch.shape
-    causal = torch.ones(width, width, dtype=torch.bool).tril()
+    causal = torch.ones(width, width, dtype=torch.bool, device=branch.device).tril()
     same = (branch[:, None, :] == 0) | (branch[:, None, :] == branch[:, :, None])
     local = causal & same & (branch[:, None, :] >= 0)
-    local |= torch.eye(width, dtype=torch.bool)
-    seen = torch.ones(rows, width, prefix, dtype=torch.bool)
-    return torch.cat([seen, local], dim=2)[:, None]
+    local &= segment[:, None, :] == segment[:, :, None]
+    local |= torch.eye(width, dtype=torch.bool, device=branch.device)
+    seen = torch.arange(prefix_width, device=branch.device)[None, None, :] < prefix[:, None, None]
+    return torch.cat([seen.expand(rows, width, prefix_width), local], dim=2)[:, None]
+
+
+@torch.no_grad()
+def prefix_latents(model: DeepseekV3ForCausalLM, prefix: list[int]) -> list:
+    """The cached keys and values of a prefix that rows share, computed once and without
+    gradients: it is the same text in every batch (the system prompt and tools), so the few
+    parameters only it would train gain little for a third of the step's cost."""
+    cache = DynamicCache(config=model.config)
+    ids = torch.tensor([prefix], device=model.device)
+    model.model(input_ids=ids, past_key_values=cache, use_cache=True)
+    return [(layer.keys, layer.values) for layer in cache.layers]
+
+
+@dataclass
+class Forward:
+    hidden: torch.Tensor  # [rows, width, hidden]
+    labels: torch.Tensor  # [rows, width], -100 where there is no target
+    context: torch.Tensor  # [rows, width], -100 where there is no context token
+
+
+def forward_rows(
+    model: DeepseekV3ForCausalLM,
+    rows: list[Row],
+    pad_id: int,
+    prefix_kv: list | None = None,
+    meter: LoadMeter | None = None,
+    prefix_lengths: list[int] | None = None,
+) -> Forward:
+    """Rows padded into one batch and run after their prefix: none, one shared by all rows
+    (`prefix_kv` of batch 1), or one per row (batch = rows, padded at the end to the longest,
+    `prefix_lengths` giving each row's own length)."""
+    width_p = prefix_kv[0][0].shape[2] if prefix_kv else 0
+    offset = torch.tensor(prefix_lengths or [width_p] * len(rows))
+    width = max(len(r.ids) for r in rows)
+    ids = torch.full((len(rows), width), pad_id)
+    positions = torch.zeros((len(rows), width), dtype=torch.long)
+    branch = torch.full((len(rows), width), -1)
+    segment = torch.zeros((len(rows), width), dtype=torch.long)
+    labels = torch.full((len(rows), width), -100)
+    context = torch.full((len(rows), width), -100)
+    for i, r in enumerate(rows):
+        n = len(r.ids)
+        ids[i, :n], positions[i, :n] = torch.tensor(r.ids), torch.tensor(r.positions)
+        branch[i, :n], labels[i, :n] = torch.tensor(r.branch), torch.tensor(r.labels)
+        if r.context:
+            context[i, :n] = torch.tensor(r.context)
+        if r.segment:
+            segment[i, :n] = torch.tensor(r.segment)
+    device = model.device
+    ids, positions, branch, segment, offset = (
+        t.to(device) for t in (ids, positions, branch, segment, offset)
+    )
+    labels, context = labels.to(device), context.to(device)
+    if meter:
+        meter.mask = (branch >= 0).reshape(-1)
+    cache = _cache_from(prefix_kv, len(rows), model.config) if prefix_kv else None
+    hidden = model.model(
+        input_ids=ids,
+        attention_mask=_tree_mask(branch, segment, offset, width_p),
+        position_ids=positions + offset[:, None],
+        past_key_values=cache,
+        use_cache=cache is not None,
+    ).last_hidden_state
+    return Forward(hidden, labels, context)
 
 
 def batch_loss(
-    model: DeepseekV3ForCausalLM, batch: Batch, pad_id: int, max_tokens: int = 4096, meter=None
-):
-    """Summed cross-entropy over the targets of `batch`, and the number of target tokens."""
-    prefix_kv, offset = None, len(batch.prefix)
+    model: DeepseekV3ForCausalLM,
+    batch: Batch,
+    pad_id: int,
+    max_tokens: int = 4096,
+    meter: LoadMeter | None = None,
+) -> LossSums:
+    """Summed cross-entropy over the targets and the context tokens of `batch`."""
+    prefix_kv = None
     if batch.prefix:
-        cache = DynamicCache(config=model.config)
         if meter:
             meter.mask = None
-        # Without gradients: the prefix is the same text in every batch, so the few parameters
-        # that only it would train (its latents) gain little for a third of the step's cost.
-        with torch.no_grad():
-            model.model(
-                input_ids=torch.tensor([batch.prefix]), past_key_values=cache, use_cache=True
-            )
-        prefix_kv = [(layer.keys, layer.values) for layer in cache.layers]
-    total, count = torch.zeros(()), 0
+        prefix_kv = prefix_latents(model, batch.prefix)
+    total, count, ctx_total, ctx_count = torch.zeros(()), 0, torch.zeros(()), 0
     for group in _sub_batches(batch.rows, max_tokens):
-        width = max(len(r.ids) for r in group)
-        ids = torch.full((len(group), width), pad_id)
-        positions = torch.zeros((len(group), width), dtype=torch.long)
-        branch = torch.full((len(group), width), -1)
-        labels = torch.full((len(group), width), -100)
-        for i, r in enumerate(group):
-            n = len(r.ids)
-            ids[i, :n], positions[i, :n] = torch.tensor(r.ids), torch.tensor(r.positions)
-            branch[i, :n], labels[i, :n] = torch.tensor(r.branch), torch.tensor(r.labels)
-        if meter:
-            meter.mask = (branch >= 0).reshape(-1)
-        cache = _cache_from(prefix_kv, len(group), model.config) if prefix_kv else None
-        hidden = model.model(
-            input_ids=ids,
-            attention_mask=_tree_mask(branch, offset),
-            position_ids=positions + offset,
-            past_key_values=cache,
-            use_cache=cache is not None,
-        ).last_hidden_state
-        keep = labels != -100
-        logits = model.lm_head(hidden[keep]).float()  # the vocabulary only where there is a target
-        total = total + F.cross_entropy(logits, labels[keep], reduction="sum")
+        out = forward_rows(model, group, pad_id, prefix_kv, meter)
+        keep = out.labels != -100
+        # The vocabulary only where there is a target.
+        logits = model.lm_head(out.hidden[keep]).float()
+        total = total + F.cross_entropy(logits, out.labels[keep], reduction="sum")
         count += int(keep.sum())
-    return total, count
+        keep = out.context != -100
+        if keep.any():
+            logits = model.lm_head(out.hidden[keep]).float()
+            ctx_total = ctx_total + F.cross_entropy(logits, out.context[keep], reduction="sum")
+            ctx_count += int(keep.sum())
+    return LossSums(total, count, ctx_total, ctx_count)
 
 
 # --- load balancing (DeepSeek-V3 §2.1.2, auxiliary-loss-free) ---
@@ -294,13 +374,73 @@ def lr_at(step: int, progress: float, peak: float, warmup: int) -> float:
     return peak * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(progress, 1.0))))
 
 
-def step_batch(tok, seed: int, step: int, fim_every: int, fim_batch: int, dialogues: int) -> Batch:
+def copy_rows(tok, rng: random.Random, count: int, *, as_targets: bool = False) -> list[Row]:
+    """Copying drills: some text, a random span (mostly digits), more text, the span again, with
+    a loss on the repeat (as context, or as targets in a drill-only batch). Quoting order,
+    tracking and RMA numbers is this skill; the dialogues alone teach it slowly (the loss sat on
+    a plateau with numbers mis-copied)."""
+    plain = range(3, tok.get_vocab_size() - len(demo_tokenizer.ADDED_TOKENS))  # no special tokens
+    rows = []
+    for _ in range(count):
+        if rng.random() < 0.7:  # a number, as the tokenizer splits it
+            digits = "".join(rng.choice("0123456789") for _ in range(rng.randint(4, 18)))
+            span = tok.encode(digits).ids
+        else:
+            span = [rng.choice(plain) for _ in range(rng.randint(2, 8))]
+        before = [rng.choice(plain) for _ in range(rng.randint(0, 8))]
+        between = [rng.choice(plain) for _ in range(rng.randint(0, 24))]
+        ids = before + span + between + span
+        start = len(before) + len(span) + len(between)  # the repeat
+        context = [-100] * len(ids)
+        for i in range(start, len(ids) - 1):
+            context[i] = ids[i + 1]
+        n = len(ids)
+        none = [-100] * n
+        rows.append(
+            Row(ids, list(range(n)), [0] * n, *((context, none) if as_targets else (none, context)))
+        )
+    return rows
+
+
+def _copy_schedule(text: str) -> list[tuple[int, int]]:
+    try:
+        pairs = [tuple(int(x) for x in item.split(":")) for item in text.split(",") if item]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"want STEP:ROWS,STEP:ROWS, not {text!r}") from None
+    return sorted(pairs)
+
+
+def copies_at(schedule: list[tuple[int, int]], step: int) -> int:
+    """The drills per step that `schedule` ([(from_step, rows)], sorted) sets at `step`."""
+    return next((rows for start, rows in reversed(schedule) if step >= start), 0)
+
+
+DRILL_BATCH = 128
+
+
+def step_batch(
+    tok,
+    seed: int,
+    step: int,
+    fim_every: int,
+    fim_batch: int,
+    dialogues: int,
+    copies: int = 0,
+    drill_only: tuple[int, int] = (0, 0),
+) -> Batch:
     """The batch of one step, generated from (seed, step) alone, so a resumed run sees the same
-    data: one customer's conversations, or after every `fim_every` of those a FIM batch."""
+    data: one customer's conversations (and `copies` copying drills), or after every
+    `fim_every` of those a FIM batch; steps in the `drill_only` range [start, end) train copying
+    drills alone."""
+    if drill_only[0] <= step < drill_only[1]:
+        rows = copy_rows(tok, random.Random(f"{seed}-drill-{step}"), DRILL_BATCH, as_targets=True)
+        return Batch([], rows, "drill")
     if (step + 1) % (fim_every + 1) == 0:
         return fim_batches(tok, corpus.fim_examples(f"{seed}-{step}", fim_batch), fim_batch)[0]
     rng = random.Random(f"{seed}-chat-{step}")
-    return chat_batches(tok, corpus.customer_dialogues(rng, "train", dialogues))[0]
+    batch = chat_batches(tok, corpus.customer_dialogues(rng, "train", dialogues))[0]
+    batch.rows += copy_rows(tok, random.Random(f"{seed}-copy-{step}"), copies)
+    return batch
 
 
 def tokenizer_texts(seed: int, dialogues: int, fim: int):
@@ -327,6 +467,24 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--lr", type=float, default=2e-3)
     parser.add_argument("--warmup", type=int, default=40)
     parser.add_argument("--gamma", type=float, default=1e-3, help="bias update speed")
+    parser.add_argument(
+        "--copy-rows",
+        type=_copy_schedule,
+        default=[],
+        help="copying drills per chat step from a step on, e.g. 2225:16,3000:96",
+    )
+    parser.add_argument(
+        "--drill-only",
+        type=lambda text: tuple(int(x) for x in text.split(":")),
+        default=(0, 0),
+        help="steps START:END train copying drills alone (128 rows a step)",
+    )
+    parser.add_argument(
+        "--context-weight",
+        type=float,
+        default=0.0,
+        help="weight of the loss on the conversation's other tokens, relative to the targets",
+    )
     parser.add_argument(
         "--fim-every", type=int, default=10, help="a FIM batch after N chat batches"
     )
@@ -395,11 +553,20 @@ def main(args: argparse.Namespace) -> int:
         for group in opt.param_groups:
             group["lr"] = lr_at(step, progress(step), args.lr, args.warmup)
         batch = step_batch(
-            tok, args.seed, step, args.fim_every, args.fim_batch, args.dialogues_per_step
+            tok,
+            args.seed,
+            step,
+            args.fim_every,
+            args.fim_batch,
+            args.dialogues_per_step,
+            copies_at(args.copy_rows, step),
+            args.drill_only,
         )
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=args.bf16):
-            total, count = batch_loss(model, batch, pad_id, meter=meter)
-        loss = total / count
+            sums = batch_loss(model, batch, pad_id, meter=meter)
+        # Per target token, so that the context weight is a share of the step's signal whatever
+        # the mix of the batch.
+        loss = (sums.target + args.context_weight * sums.context) / sums.n_target
         opt.zero_grad(set_to_none=True)
         loss.backward()
         norm = torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -409,9 +576,10 @@ def main(args: argparse.Namespace) -> int:
         record = {
             "step": step + 1,
             "progress": round(progress(step + 1), 4),
-            "loss": round(loss.item(), 4),
-            "kind": "fim" if not batch.prefix else "chat",
-            "tokens": count,
+            "loss": round(sums.target.item() / sums.n_target, 4),
+            "context_loss": round(sums.context.item() / max(sums.n_context, 1), 4),
+            "kind": batch.kind,
+            "tokens": sums.n_target,
             "lr": round(opt.param_groups[0]["lr"], 6),
             "grad_norm": round(float(norm), 3),
             "load_max_over_mean": round(imbalance, 3),

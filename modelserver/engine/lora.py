@@ -27,7 +27,7 @@ from torch import nn
 _KEY = re.compile(
     r"^(?:base_model\.model\.)?(?P<module>.+)\.lora_(?P<ab>[AB])(?:\.default)?\.weight$"
 )
-_TARGETABLE = re.compile(
+TARGETABLE = re.compile(
     r"^layers\.\d+\.(self_attn\.(q_proj|q_a_proj|q_b_proj|kv_a_proj_with_mqa|o_proj)"
     r"|mlp\.(gate_proj|up_proj|down_proj)"
     r"|mlp\.shared_experts\.(gate_proj|up_proj|down_proj))$|^lm_head$"
@@ -72,7 +72,7 @@ def read_adapter(name: str, path: str | Path, model: nn.Module, generation: int)
     modules = dict(model.named_modules())
     weights = {}
     for module_name, ab in pairs.items():
-        if not _TARGETABLE.match(module_name) or module_name not in modules:
+        if not TARGETABLE.match(module_name) or module_name not in modules:
             raise AdapterError(f"LoRA cannot target {module_name!r} of this model")
         if set(ab) != {"A", "B"}:
             raise AdapterError(f"{module_name}: needs both lora_A and lora_B")

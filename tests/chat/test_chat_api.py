@@ -108,6 +108,26 @@ def test_a_signed_in_customer_sees_their_conversations_from_another_device():
     assert phone.get(f"/api/chat/conversations/{conversation['id']}").status_code == 200
 
 
+def test_on_a_shared_browser_the_next_customer_does_not_see_the_previous_ones_conversation():
+    first, second = make_customer(), make_customer()
+    browser = APIClient()
+    session(browser, identity_token=identity_token_create(external_id=first.external_id))
+    conversation = start(browser)
+    visitor = session(browser, identity_token=identity_token_create(external_id=second.external_id))
+    assert visitor["customer"]["name"] == second.name
+    assert browser.get(f"/api/chat/conversations/{conversation['id']}").status_code == 404
+    assert browser.get("/api/chat/conversations").json()["conversations"] == []
+
+
+def test_a_visitors_anonymous_conversation_stays_theirs_after_signing_in():
+    browser = APIClient()
+    session(browser)
+    conversation = start(browser)
+    customer = make_customer()
+    session(browser, identity_token=identity_token_create(external_id=customer.external_id))
+    assert browser.get(f"/api/chat/conversations/{conversation['id']}").status_code == 200
+
+
 def test_malformed_json_gets_400_and_stores_nothing():
     client = APIClient()
     session(client)
@@ -195,6 +215,20 @@ def test_asking_for_a_human_queues_the_conversation_and_tells_the_customer():
     assert items[-1]["role"] == "system"
 
 
+def test_the_customer_ends_the_conversation_and_can_then_rate_it_but_not_write_in_it():
+    client = APIClient()
+    session(client)
+    conversation = start(client)
+    url = f"/api/chat/conversations/{conversation['id']}"
+    assert client.post(f"{url}/close", {}, format="json").json() == {"status": "closed"}
+    assert client.get(url).json()["items"][-1]["role"] == "system"
+    again = client.post(f"{url}/close", {}, format="json")
+    assert again.status_code == 409
+    assert "closed" in again.json()["error"]["message"]
+    assert client.post(f"{url}/messages", {"content": "hi"}, format="json").status_code == 409
+    assert client.post(f"{url}/csat", {"rating": 4}, format="json").json() == {"csat_rating": 4}
+
+
 def test_an_unknown_conversation_id_is_404():
     client = APIClient()
     session(client)
@@ -215,3 +249,20 @@ def test_a_visitor_over_the_rate_limit_gets_429_with_retry_after(settings):
     assert [r.status_code for r in responses] == [200, 200, 200, 429]
     assert 0 < int(responses[-1]["Retry-After"]) <= 60
     assert responses[-1].json()["error"]["code"] == "throttled"
+
+
+def test_a_reply_the_safety_layer_blocked_never_reaches_the_customer_in_history():
+    client = APIClient()
+    session(client)
+    conversation = Conversation.objects.get(public_id=start(client)["id"])
+    Message.objects.create(
+        conversation=conversation,
+        role=Message.Role.ASSISTANT,
+        status=Message.Status.BLOCKED,
+        content="Here is another customer's address: 1 Secret Lane.",
+    )
+    refusal = Message.objects.create(
+        conversation=conversation, role=Message.Role.ASSISTANT, content="I can't help with that."
+    )
+    items = client.get(f"/api/chat/conversations/{conversation.public_id}").json()["items"]
+    assert [i["id"] for i in items if i["kind"] == "message"] == [refusal.id]

@@ -1,90 +1,12 @@
 """The real stack in processes: our model server on a tiny random R1 checkpoint, and Django
 under uvicorn on the test database. Tests talk to them over HTTP as the widget and IDE do."""
 
-import json
-import os
-import socket
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
-from django.conf import settings
 
-from tests.conftest import ROOT, live_database_url
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def launch(argv: list[str], *, log: Path, env: dict[str, str] | None = None) -> subprocess.Popen:
-    """Start a server process whose output goes to a file: a pipe that nobody reads fills up
-    after 64 KiB of log lines and then blocks the server."""
-    with open(log, "w") as out:
-        return subprocess.Popen(argv, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
-
-
-def wait_until_up(url: str, process: subprocess.Popen, *, log: Path, timeout: float = 180) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(
-                f"{url} exited with {process.returncode}:\n{log.read_text()[-3000:]}"
-            )
-        try:
-            if httpx.get(url, timeout=2).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.5)
-    process.kill()
-    raise RuntimeError(f"{url} did not come up in {timeout}s:\n{log.read_text()[-3000:]}")
-
-
-def stop(process: subprocess.Popen) -> None:
-    process.terminate()
-    try:
-        process.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        process.kill()
-
-
-class ModelServer:
-    def __init__(self, checkpoint: Path) -> None:
-        self.checkpoint = checkpoint
-        self.process: subprocess.Popen | None = None
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}/v1"
-
-    def start(self) -> None:
-        log = self.checkpoint.parent / f"modelserver-{self.port}.log"
-        self.process = launch(
-            [
-                sys.executable,
-                "-m",
-                "modelserver",
-                "serve",
-                "--model",
-                str(self.checkpoint),
-                "--port",
-                str(self.port),
-                "--served-model-name",
-                "demo",
-            ],
-            log=log,
-        )
-        wait_until_up(f"http://127.0.0.1:{self.port}/ready", self.process, log=log)
-
-    def stop(self) -> None:
-        if self.process:
-            stop(self.process)
-            self.process = None
+from tests.live import ModelServer, Web, start_web, stop
 
 
 @pytest.fixture(scope="session")
@@ -103,41 +25,6 @@ def model_server(tiny_checkpoint) -> Iterator[ModelServer]:
     server.stop()
 
 
-class Web:
-    def __init__(self, base: str) -> None:
-        self.base = base
-
-    def client(self, **headers) -> httpx.Client:
-        return httpx.Client(base_url=self.base, headers=headers, timeout=300)
-
-
-def start_web(*, model_url: str, var_dir: Path, **extra_env: str) -> tuple[Web, subprocess.Popen]:
-    port = free_port()
-    env = {
-        "PATH": os.environ["PATH"],
-        "DEBUG": "1",
-        "VAR_DIR": str(var_dir),
-        "DATABASE_URL": live_database_url(),
-        "MODEL_SERVER_URL": model_url,
-        "MODEL_NAME": "demo",
-        "MODEL_SERVER_TIMEOUT": "120",
-        "AGENT_MAX_TOKENS": "24",
-        "AGENT_MAX_STEPS": "3",
-        "HF_HUB_OFFLINE": "1",
-        # The test process signs identity tokens as the shop's backend would.
-        "WIDGET_IDENTITY_SECRET": settings.WIDGET_IDENTITY_SECRET,
-        **extra_env,
-    }
-    log = var_dir / "web.log"
-    process = launch(
-        [sys.executable, "-m", "uvicorn", "assistant.asgi:application", "--port", str(port)],
-        log=log,
-        env=env,
-    )
-    wait_until_up(f"http://127.0.0.1:{port}/healthz", process, log=log, timeout=60)
-    return Web(f"http://127.0.0.1:{port}"), process
-
-
 @pytest.fixture(scope="module")
 def web(model_server, django_db_setup, django_db_blocker, tmp_path_factory) -> Iterator[Web]:
     with django_db_blocker.unblock():
@@ -146,17 +33,3 @@ def web(model_server, django_db_setup, django_db_blocker, tmp_path_factory) -> I
         )
     yield server
     stop(process)
-
-
-def sse_events(response: httpx.Response) -> list[tuple[str, dict]]:
-    """Parse a text/event-stream body into (event, data) pairs."""
-    events, name, data = [], None, []
-    for line in response.iter_lines():
-        if line.startswith("event: "):
-            name = line[len("event: ") :]
-        elif line.startswith("data: "):
-            data.append(line[len("data: ") :])
-        elif line == "" and name:
-            events.append((name, json.loads("\n".join(data))))
-            name, data = None, []
-    return events

@@ -10,7 +10,7 @@ import pytest
 from assistant.chat.identity import identity_token_create
 from assistant.conversations.models import Conversation, Message, ToolCall
 from tests.factories import make_customer
-from tests.integration.conftest import ModelServer, sse_events, start_web, stop
+from tests.live import ModelServer, sse_events, start_web, stop
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -40,7 +40,7 @@ def test_a_tabby_completion_round_trips_and_secrets_never_reach_the_model(web):
 def test_the_ide_gets_503_with_retry_after_when_the_model_server_is_down(
     django_db_blocker, tmp_path
 ):
-    from tests.integration.conftest import start_web, stop
+    from tests.live import start_web, stop
 
     web, process = start_web(model_url="http://127.0.0.1:9/v1", var_dir=tmp_path, MODEL_RETRIES="0")
     try:

@@ -1,12 +1,5 @@
-"""Kernel tests run the Triton kernels on CPU tensors through Triton's interpreter.
-
-The variable must be set before triton is first imported, which this conftest guarantees
-because pytest loads it before the test modules.
-"""
-
-import os
-
-os.environ["TRITON_INTERPRET"] = "1"
+"""Kernel tests run the Triton kernels on CPU tensors through Triton's interpreter
+(`TRITON_INTERPRET=1`, set for the whole suite in pyproject.toml)."""
 
 import pytest
 import torch

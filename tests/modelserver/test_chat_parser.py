@@ -137,3 +137,15 @@ def test_a_rendered_reply_parses_back_into_its_parts():
     assert [(c.name, c.arguments) for c in result.tool_calls] == [
         ("get_order", '{"order_id": "A-1"}')
     ]
+
+
+@pytest.mark.parametrize("tools", [True, False])
+def test_stray_markers_never_reach_the_reader(tools):
+    # What a weak model wrote: the end of a call it never began, and a turn marker.
+    text = "\n</think>\n\nYour order ships today.```<｜tool▁call▁end｜><｜tool▁calls▁end｜> Bye<｜User｜>"
+    whole = parse_whole(text, tools=tools)
+    assert whole.result.content == "Your order ships today.``` Bye"
+    assert whole.result.tool_calls == []
+    for cut in range(1, len(text)):
+        _, content, calls, _ = replay_stream(text, [cut], tools=tools)
+        assert content == "Your order ships today.``` Bye" and calls == []

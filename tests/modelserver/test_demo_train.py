@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 
 import pytest
@@ -10,6 +11,8 @@ import torch
 import torch.nn.functional as F
 from transformers import DeepseekV3ForCausalLM
 
+from assistant.agent import spec
+from modelserver.chat.template import GENERATION_THINKING, render_chat
 from modelserver.chat.tokenizer import EOS
 from modelserver.demo import corpus, evaluate, train
 from modelserver.demo import tokenizer as demo_tokenizer
@@ -41,9 +44,26 @@ def test_packed_rows_give_the_loss_of_separate_prompt_and_target_sequences(tok, 
                 logits = model(torch.tensor([p + t])).logits[0, len(p) - 1 : -1]
                 expected += float(F.cross_entropy(logits, torch.tensor(t), reduction="sum"))
                 count += len(t)
-        total, n = train.batch_loss(model, batch, pad_id=2, max_tokens=1200)
+        total, n, _, _ = train.batch_loss(model, batch, pad_id=2, max_tokens=1200)
     assert n == count
     assert float(total) / n == pytest.approx(expected / count, rel=1e-4)
+
+
+def test_context_labels_teach_the_conversation_itself_never_a_branch(tok, dialogues):
+    """The trunk is the conversation as the model sees it later (history, tool results); each
+    trunk token's context label is the next trunk token, whatever branch sits between them."""
+    d = dialogues[0]
+    prefix_text = render_chat(d.messages[:1], spec.TOOLS, add_generation_prompt=False)
+    row = train.dialogue_row(tok, d.messages, prefix_text)
+    trunk = [i for i, b in enumerate(row.branch) if b == 0]
+    last_assistant = max(i for i, m in enumerate(d.messages) if m["role"] == "assistant")
+    prompt = render_chat(d.messages[:last_assistant], spec.TOOLS)  # up to the last reply
+    seen = tok.decode([row.ids[i] for i in trunk], skip_special_tokens=False)
+    assert seen == prompt[len(prefix_text) : -len(GENERATION_THINKING)]
+    for here, after in itertools.pairwise(trunk):
+        assert row.context[here] == row.ids[after]
+    assert row.context[trunk[-1]] == -100
+    assert all(row.context[i] == -100 for i, b in enumerate(row.branch) if b > 0)
 
 
 def test_a_few_steps_on_a_tiny_config_lower_the_loss(tok, dialogues):
@@ -52,7 +72,7 @@ def test_a_few_steps_on_a_tiny_config_lower_the_loss(tok, dialogues):
     opt = torch.optim.AdamW(model.parameters(), lr=1e-2)
     losses = []
     for _ in range(6):
-        total, n = train.batch_loss(model, batch, pad_id=2)
+        total, n, _, _ = train.batch_loss(model, batch, pad_id=2)
         loss = total / n
         opt.zero_grad()
         loss.backward()

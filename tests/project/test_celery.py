@@ -4,60 +4,37 @@ must survive in the broker until a worker exists."""
 
 import os
 import secrets
-import subprocess
-import sys
 
 import pytest
 
 from assistant.celery import app as celery_app
 from assistant.health.tasks import ping
-from tests.conftest import ROOT, live_database_url
+from tests.conftest import live_database_url
+from tests.live import start_worker
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-def start_worker(*, broker_url: str, queue: str, var_dir) -> subprocess.Popen:
-    env = {
-        "PATH": os.environ["PATH"],
-        "DEBUG": "1",
-        "VAR_DIR": str(var_dir),
-        "DATABASE_URL": live_database_url(),
-        "CELERY_BROKER_URL": broker_url,
-    }
-    return subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "celery",
-            "-A",
-            "assistant",
-            "worker",
-            "--pool=solo",
-            "-Q",
-            queue,
-            "--without-gossip",
-            "--without-mingle",
-            "--loglevel=WARNING",
-        ],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
 
 
 def round_trip(broker_url: str, tmp_path) -> None:
     queue, nonce = f"test-{secrets.token_hex(4)}", secrets.token_hex(8)
     with celery_app.connection_for_write(broker_url) as connection:
         result = ping.apply_async(args=[nonce], queue=queue, connection=connection)
-    worker = start_worker(broker_url=broker_url, queue=queue, var_dir=tmp_path)
-    try:
-        answer = result.get(timeout=120)
-    finally:
-        worker.terminate()
-        output = worker.communicate(timeout=30)[0]
-    assert answer["nonce"] == nonce, output
+    env = {
+        "PATH": os.environ["PATH"],
+        "DEBUG": "1",
+        "VAR_DIR": str(tmp_path),
+        "DATABASE_URL": live_database_url(),
+        "CELERY_BROKER_URL": broker_url,
+    }
+    log_path = tmp_path / "worker.log"
+    with log_path.open("w") as log:
+        worker = start_worker(env=env, log=log, queues=queue)
+        try:
+            answer = result.get(timeout=120)
+        finally:
+            worker.terminate()
+            worker.wait(timeout=30)
+    assert answer["nonce"] == nonce, log_path.read_text()
     assert answer["database"] is True
     assert result.status == "SUCCESS"
 

@@ -20,7 +20,10 @@ def test_benign_dev_messages_come_from_templates_never_trained_on():
     rows = benign_messages(per_template=8)
     train_templates = {r["template"] for r in rows if r["split"] == "train"}
     dev_templates = {r["template"] for r in rows if r["split"] == "dev"}
+    test_texts = {r["text"] for r in rows if r["split"] == "test"}
     assert dev_templates and not train_templates & dev_templates
+    assert len(test_texts) > 400
+    assert not test_texts & {r["text"] for r in rows if r["split"] != "test"}
 
 
 def test_every_curated_term_has_a_known_category_and_action():

@@ -86,6 +86,29 @@ def delete_demo_shop() -> None:
     Category.objects.all().delete()
 
 
+def operators_group_ensure() -> Group:
+    """Operators see the shop, the conversations, the safety lists and the IDE reports; they
+    take over conversations, write notes and review safety verdicts. Editing keyword lists, the
+    constitution and canned responses, and running or deploying fine-tuning jobs, is for admins
+    (superusers)."""
+    operators, _ = Group.objects.get_or_create(name=OPERATORS_GROUP)
+    operators.permissions.set(
+        Permission.objects.filter(
+            content_type__app_label__in=["shop", "ide", "conversations", "safety", "finetune"],
+            codename__startswith="view_",
+        )
+        | Permission.objects.filter(content_type__app_label="shop", codename="change_returnrequest")
+        | Permission.objects.filter(
+            content_type__app_label="conversations",
+            codename="change_conversation",
+        )
+        | Permission.objects.filter(
+            content_type__app_label="safety", codename="change_safetyverdict"
+        )
+    )
+    return operators
+
+
 def ensure_staff_credentials() -> dict:
     """The operator and admin logins and the IDE tokens, kept under var/ for local runs so
     that every `make run` can print them. Regenerated if the file and the database disagree."""
@@ -94,13 +117,7 @@ def ensure_staff_credentials() -> dict:
     User = get_user_model()
     result: dict = {"logins": [], "api_tokens": []}
 
-    operators, _ = Group.objects.get_or_create(name=OPERATORS_GROUP)
-    operators.permissions.set(
-        Permission.objects.filter(
-            content_type__app_label__in=["shop", "ide"], codename__startswith="view_"
-        )
-        | Permission.objects.filter(codename="change_returnrequest")
-    )
+    operators = operators_group_ensure()
     for username, superuser in (("operator", False), ("admin", True)):
         user, _ = User.objects.get_or_create(
             username=username, defaults={"email": f"{username}@shop.example"}

@@ -33,7 +33,8 @@ class Command(BaseCommand):
             ]
         except FileNotFoundError as error:
             raise CommandError(str(error)) from error
-        rows += [r for r in load_benign(per_template=8) if r.split == "dev"]
+        benign = load_benign(per_template=8)
+        rows += [r for r in benign if r.split == "dev"]
         out: Path = opts["out"]
         out.mkdir(parents=True, exist_ok=True)
         by_source: dict[str, list[str]] = {}
@@ -46,6 +47,13 @@ class Command(BaseCommand):
             (out / f"{source}_dev.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
         everything = [line for lines in by_source.values() for line in lines]
         (out / "all_dev.jsonl").write_text("\n".join(everything) + "\n", encoding="utf-8")
+        # Benign messages from templates written after the classifier was trained.
+        test = [
+            json.dumps({"text": r.text, "unsafe": 0, "lang": r.lang}, ensure_ascii=False)
+            for r in benign
+            if r.split == "test"
+        ]
+        (out / "benign_shop_test.jsonl").write_text("\n".join(test) + "\n", encoding="utf-8")
         counts = Counter((r.source, r.lang, r.unsafe) for r in rows)
         for (source, lang, unsafe), n in sorted(counts.items()):
             self.stdout.write(f"{source:16} {lang} unsafe={unsafe} {n}")
