@@ -22,7 +22,7 @@ import torch
 import torch.nn.functional as F
 
 from modelserver.demo import train
-from modelserver.finetune import trainer
+from modelserver.finetune import lora, trainer
 from modelserver.finetune.data import Unit, prefix_text, unit_row
 
 DIGITS = 6
@@ -114,7 +114,7 @@ def exposure(
 
     model, tok = trainer.load_model(model_dir)
     if adapter_dir is not None:
-        trainer.apply_adapter(model, adapter_dir)
+        lora.load_adapter(model, adapter_dir)
     model.eval()
     pad_id = tok.token_to_id(PAD)
     rows = []

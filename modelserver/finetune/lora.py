@@ -14,7 +14,7 @@ import math
 from pathlib import Path
 
 import torch
-from safetensors.torch import save_file
+from safetensors.torch import load_file, save_file
 from torch import nn
 
 from modelserver.engine.lora import TARGETABLE
@@ -103,3 +103,12 @@ def save_adapter(model: nn.Module, out: Path, *, rank: int, alpha: float, base: 
         {k: v.float().contiguous() for k, v in lora_state(model).items()},
         str(out / "adapter_model.safetensors"),
     )
+
+
+def load_adapter(model: nn.Module, adapter_dir: Path) -> None:
+    """Add the adapter that `save_adapter` wrote to a fresh model (for evaluation)."""
+    config = json.loads((adapter_dir / "adapter_config.json").read_text())
+    add_lora(
+        model, rank=config["r"], alpha=config["lora_alpha"], targets=tuple(config["target_modules"])
+    )
+    load_lora_state(model, load_file(str(adapter_dir / "adapter_model.safetensors")))

@@ -14,7 +14,6 @@ it, so a killed job continues with the same accounting.
 
 from __future__ import annotations
 
-import json
 import math
 import random
 import time
@@ -360,7 +359,7 @@ def evaluate_units(model_dir: Path, units: list[Unit], adapter_dir: Path | None 
     """Target perplexity and tool-call accuracy (greedy, with the gold history) on `units`."""
     model, tok = load_model(model_dir)
     if adapter_dir is not None:
-        apply_adapter(model, adapter_dir)
+        lora.load_adapter(model, adapter_dir)
     model.eval()
     pad_id, prefix_ids = tok.token_to_id(PAD), _prefix_ids(tok)
     total, count = 0.0, 0
@@ -383,14 +382,3 @@ def evaluate_units(model_dir: Path, units: list[Unit], adapter_dir: Path | None 
         "arguments_exact": scores["arguments_exact"],
         "tool_turns": scores["turns"]["tool"],
     }
-
-
-def apply_adapter(model: DeepseekV3ForCausalLM, adapter_dir: Path) -> None:
-    """Load a PEFT adapter written by `train_adapter` into a fresh model (for evaluation)."""
-    from safetensors.torch import load_file
-
-    config = json.loads((adapter_dir / "adapter_config.json").read_text())
-    lora.add_lora(
-        model, rank=config["r"], alpha=config["lora_alpha"], targets=tuple(config["target_modules"])
-    )
-    lora.load_lora_state(model, load_file(str(adapter_dir / "adapter_model.safetensors")))
