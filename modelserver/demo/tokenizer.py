@@ -1,12 +1,16 @@
 """The demo model's tokenizer: byte-level BPE trained on the corpus, with R1's special tokens, and
 a `tokenizer_config.json` whose Jinja chat template renders what `render_chat` renders.
 
-Digits (and Chinese characters) are split one per token before BPE, so copying an order or tracking number from the
-conversation into a tool call is digit-by-digit copying, which a small model learns quickly.
+Numbers are split into chunks of two digits, each one token (all of 00-99 are in the vocabulary), so
+an order or tracking number is a few tokens from a hundred that rarely repeat within it: copying it
+into a tool call is the plain induction a small model learns (one token per digit repeats digits
+inside most numbers, which single-token induction cannot resolve). Chinese characters are split one
+per token so that unseen phrasings reuse the characters the model knows.
 """
 
 from __future__ import annotations
 
+import itertools
 import json
 import re
 from collections.abc import Iterable
@@ -93,7 +97,7 @@ def train_tokenizer(texts: Iterable[str], vocab_size: int) -> Tokenizer:
     tok = Tokenizer(models.BPE())
     tok.pre_tokenizer = pre_tokenizers.Sequence(
         [
-            pre_tokenizers.Split(Regex(r"\p{N}"), behavior="isolated"),
+            pre_tokenizers.Split(Regex(r"\p{N}{1,2}"), behavior="isolated"),
             # One token per Chinese character: unseen phrasings reuse the characters it knows.
             pre_tokenizers.Split(Regex(r"\p{Han}"), behavior="isolated"),
             pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=True),
@@ -108,9 +112,13 @@ def train_tokenizer(texts: Iterable[str], vocab_size: int) -> Tokenizer:
     )
     # Merges are learnt from the text between the markers (which become single tokens anyway).
     markers = re.compile("|".join(re.escape(x) for x in SPECIAL_TOKENS + ADDED_TOKENS))
-    tok.train_from_iterator(
-        (piece for text in texts for piece in markers.split(text)), trainer=trainer
-    )
+    # Every two-digit chunk repeated, so that each becomes one token whatever the corpus holds.
+    chunks = [" ".join(f"{n:02d} {n % 10}" for n in range(100))] * 1000
+    pieces = (piece for text in texts for piece in markers.split(text))
+    tok.train_from_iterator(itertools.chain(chunks, pieces), trainer=trainer)
+    missing = [f"{n:02d}" for n in range(100) if len(tok.encode(f"{n:02d}").ids) != 1]
+    if missing:
+        raise ValueError(f"vocabulary of {vocab_size} is too small: {missing[:5]} are not tokens")
     tok.add_tokens([AddedToken(x, special=False, normalized=False) for x in ADDED_TOKENS])
     return tok
 

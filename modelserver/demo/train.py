@@ -47,7 +47,7 @@ def model_config(vocab_size: int, size: str = "demo") -> DeepseekV3Config:
     noaux_tc and a shared expert, YaRN RoPE) at CPU scale; "tiny" is for tests."""
     dims = {
         "demo": dict(hidden_size=192, intermediate_size=384, moe_intermediate_size=96, num_hidden_layers=4,
-                     num_attention_heads=4, q_lora_rank=96, kv_lora_rank=48),
+                     num_attention_heads=8, q_lora_rank=96, kv_lora_rank=48),
         "tiny": dict(hidden_size=64, intermediate_size=128, moe_intermediate_size=32, num_hidden_layers=2,
                      num_attention_heads=2, q_lora_rank=32, kv_lora_rank=16),
     }[size]  # fmt: skip
@@ -464,25 +464,27 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--size", choices=["demo", "tiny"], default="demo")
     parser.add_argument("--vocab", type=int, default=6000)
-    parser.add_argument("--lr", type=float, default=2e-3)
+    # Above ~2e-3 induction heads (what copying a number needs) did not form on drills.
+    parser.add_argument("--lr", type=float, default=1e-3)
     parser.add_argument("--warmup", type=int, default=40)
     parser.add_argument("--gamma", type=float, default=1e-3, help="bias update speed")
     parser.add_argument(
         "--copy-rows",
         type=_copy_schedule,
-        default=[],
+        default=[(0, 32)],
         help="copying drills per chat step from a step on, e.g. 2225:16,3000:96",
     )
     parser.add_argument(
         "--drill-only",
         type=lambda text: tuple(int(x) for x in text.split(":")),
-        default=(0, 0),
-        help="steps START:END train copying drills alone (128 rows a step)",
+        default=(0, 1250),
+        help="steps START:END train copying drills alone (128 rows a step); they grow the "
+        "induction heads that copying order numbers needs before the dialogues start",
     )
     parser.add_argument(
         "--context-weight",
         type=float,
-        default=0.0,
+        default=0.5,
         help="weight of the loss on the conversation's other tokens, relative to the targets",
     )
     parser.add_argument(
@@ -541,6 +543,9 @@ def main(args: argparse.Namespace) -> int:
         opt.load_state_dict(state["optimizer"])
         start, elapsed = state["step"], state["elapsed"]
         print(f"resumed at step {start}", flush=True)
+        if log_path.exists():  # the steps after the saved state run again: drop their records
+            kept = [r for r in log_path.read_text().splitlines() if json.loads(r)["step"] <= start]
+            log_path.write_text("".join(r + "\n" for r in kept))
     elif log_path.exists():
         log_path.unlink()
     meter = LoadMeter(model)
@@ -637,7 +642,7 @@ def plot_loss(records: list[dict], path: Path) -> None:
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(7, 4))
-    for kind in ("chat", "fim"):
+    for kind in ("drill", "chat", "fim"):
         rows = [r for r in records if r["kind"] == kind]
         if rows:
             ax.plot(

@@ -23,7 +23,8 @@ def test_planting_puts_the_secret_in_the_customers_dialogues():
 
 def test_exposure_is_chance_before_training_and_high_after_memorising(tiny_model, tmp_path):
     units = make_units(4)
-    canaries = audit.plant(units, count=1, repeats=4, rng=random.Random(3))
+    # Several canaries: one random secret can rank high by luck before any training.
+    canaries = audit.plant(units, count=4, repeats=4, rng=random.Random(3))
     base = audit.exposure(tiny_model, canaries, None, candidates=200, rng=random.Random(0))
     train_adapter(
         model_dir=tiny_model,

@@ -77,7 +77,9 @@ def test_the_special_tokens_are_single_tokens_and_chinese_round_trips():
         assert len(tok.encode(marker)) == 1, marker
     text = "您好！订单 100234 的快递（SF Express）已送达。退货单号 RMA-100234-1，谢谢～"
     assert tok.decode(tok.encode(text)) == text
-    assert tok.encode("0123456789") == [tok.token_id(d) for d in "0123456789"]  # one per digit
+    # Numbers in two-digit chunks, each one token.
+    assert tok.encode("0123456789") == [tok.token_id(d) for d in ["01", "23", "45", "67", "89"]]
+    assert tok.encode("12345") == [tok.token_id("12"), tok.token_id("34"), tok.token_id("5")]
 
 
 def test_transformers_tokenizes_like_the_server(hf_tokenizer):

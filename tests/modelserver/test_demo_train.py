@@ -20,7 +20,7 @@ from modelserver.demo import tokenizer as demo_tokenizer
 
 @pytest.fixture(scope="module")
 def tok():
-    return demo_tokenizer.train_tokenizer(train.tokenizer_texts(0, 24, 8), 500)
+    return demo_tokenizer.train_tokenizer(train.tokenizer_texts(0, 24, 8), 600)
 
 
 @pytest.fixture(scope="module")
@@ -112,12 +112,15 @@ def _train_args(tmp_path, *extra: str) -> argparse.Namespace:
 
 
 def test_train_demo_writes_a_checkpoint_and_resumes(tmp_path):
-    assert train.main(_train_args(tmp_path, "--steps", "2")) == 0
-    assert train.main(_train_args(tmp_path, "--steps", "3", "--resume")) == 0
+    drills = ["--drill-only", "0:1"]
+    assert train.main(_train_args(tmp_path, "--steps", "2", *drills)) == 0
+    with (tmp_path / "state" / "train_log.jsonl").open("a") as log:  # a step lost in a crash
+        log.write(json.dumps({"step": 3, "kind": "chat", "loss": 9.9}) + "\n")
+    assert train.main(_train_args(tmp_path, "--steps", "3", "--resume", *drills)) == 0
     out = tmp_path / "out"
     log = [json.loads(line) for line in (out / "train_log.jsonl").read_text().splitlines()]
     assert [r["step"] for r in log] == [1, 2, 3]
-    assert [r["kind"] for r in log] == ["chat", "fim", "chat"]
+    assert [r["kind"] for r in log] == ["drill", "fim", "chat"]
     for name in (
         "config.json",
         "model.safetensors",

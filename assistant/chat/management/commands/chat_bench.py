@@ -26,11 +26,14 @@ def percentile(values: list[float], q: float) -> float:
     )
 
 
-async def one_turn_via_django(client: httpx.AsyncClient, conversation: str, text: str) -> dict:
+async def one_turn_via_django(client: httpx.AsyncClient, session: dict, text: str) -> dict:
     started = time.perf_counter()
     first_token, steps, events = None, 0, []
     async with client.stream(
-        "POST", f"/api/chat/conversations/{conversation}/messages", json={"content": text}
+        "POST",
+        f"/api/chat/conversations/{session['conversation']}/messages",
+        json={"content": text},
+        headers=session["headers"],
     ) as response:
         response.raise_for_status()
         async for line in response.aiter_lines():
@@ -87,11 +90,9 @@ class Command(BaseCommand):
         if len(customers) < max(levels):
             raise CommandError("Seed the demo shop first (python manage.py seed_demo).")
         rows = [asyncio.run(self.level(n, customers[:n], web, model_url, turns)) for n in levels]
-        if json:
+        if as_json:
             self.stdout.write(
-                __import__("json").dumps(
-                    {"web": web, "model_url": model_url, "results": rows}, indent=2
-                )
+                json.dumps({"web": web, "model_url": model_url, "results": rows}, indent=2)
             )
         else:
             for row in rows:
@@ -163,8 +164,7 @@ class Command(BaseCommand):
         texts = [f"Where is my order {order}?", "Can I return it?", "Thanks, that's all."][:turns]
         results = []
         for text in texts:
-            client.headers.update(session["headers"])
-            results.append(await one_turn_via_django(client, session["conversation"], text))
+            results.append(await one_turn_via_django(client, session, text))
         return results
 
     def first_prompt(self, conversation_id: str) -> list[dict]:
