@@ -464,7 +464,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--size", choices=["demo", "tiny"], default="demo")
     parser.add_argument("--vocab", type=int, default=6000)
-    # Above ~2e-3 induction heads (what copying a number needs) did not form on drills.
+    # At 3e-3 induction heads (what copying a number needs) did not form in 1,200 steps.
     parser.add_argument("--lr", type=float, default=1e-3)
     parser.add_argument("--warmup", type=int, default=40)
     parser.add_argument("--gamma", type=float, default=1e-3, help="bias update speed")
