@@ -10,6 +10,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 REDIS_TEST_URL = os.environ.get("REDIS_TEST_URL", "redis://127.0.0.1:6379/15")
+DEMO_CHECKPOINT = ROOT / "modelserver" / "demo" / "checkpoint"
 
 
 def live_database_url() -> str:
@@ -48,3 +49,15 @@ def redis_url() -> str:
     client.flushdb()
     yield REDIS_TEST_URL
     client.flushdb()
+
+
+@pytest.fixture(scope="session")
+def demo_model(tmp_path_factory):
+    """Our model server serving the checkpoint `make run` serves, for the tests of what the
+    demo model says (integration and browser)."""
+    from tests.live import ModelServer
+
+    server = ModelServer(DEMO_CHECKPOINT, log_dir=tmp_path_factory.mktemp("demo-model"))
+    server.start()
+    yield server
+    server.stop()

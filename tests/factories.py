@@ -90,6 +90,7 @@ def make_delivered_order(
     delivered_at: datetime,
     quantity: int = 1,
     number: str = "",
+    tracking_number: str = "",
 ) -> Order:
     placed = delivered_at - timedelta(days=4)
     order = make_order(customer, products, quantity=quantity, placed_at=placed, number=number)
@@ -98,7 +99,7 @@ def make_delivered_order(
     shipment = shipment_create(
         order=order,
         carrier="ups",
-        tracking_number=f"1ZTEST{next(_ids):010d}",
+        tracking_number=tracking_number or f"1ZTEST{next(_ids):010d}",
         shipped_at=placed + timedelta(days=1),
     )
     shipment_record_event(

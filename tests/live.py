@@ -147,3 +147,31 @@ def start_worker(*, env: dict[str, str], log, queues: str = "celery") -> subproc
         stderr=subprocess.STDOUT,
         start_new_session=True,
     )
+
+
+def chat_signed_in(web: Web, customer) -> tuple[httpx.Client, str]:
+    """A chat API client signed in as `customer` (as the widget is, with the shop's identity
+    token) and a new conversation's id."""
+    from assistant.chat.identity import identity_token_create
+
+    client = web.client()
+    response = client.post(
+        "/api/chat/sessions",
+        json={"identity_token": identity_token_create(external_id=customer.external_id)},
+    )
+    assert response.status_code == 201, response.text
+    client.headers["Authorization"] = "Bearer " + response.json()["session_token"]
+    conversation = client.post("/api/chat/conversations", json={}).json()
+    return client, conversation["id"]
+
+
+def chat_send(client: httpx.Client, conversation_id: str, content: str, **extra) -> list:
+    """Post a customer message and read the whole event stream of the reply."""
+    with client.stream(
+        "POST",
+        f"/api/chat/conversations/{conversation_id}/messages",
+        json={"content": content, **extra},
+    ) as response:
+        assert response.status_code == 200
+        assert response.headers["content-type"].startswith("text/event-stream")
+        return sse_events(response)

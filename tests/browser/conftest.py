@@ -18,7 +18,7 @@ from assistant.chat.identity import identity_token_create
 from assistant.shop.demo.seed import operators_group_ensure
 from assistant.shop.models import Customer
 from tests.conftest import ROOT
-from tests.live import ModelServer, Web, free_port, start_web, stop
+from tests.live import Web, free_port, start_web, stop
 
 CHROMIUM = Path("/usr/bin/chromium")
 # Without the background-networking flags Chromium's own connections (updates, sync,
@@ -33,17 +33,8 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
-DEMO_CHECKPOINT = ROOT / "modelserver" / "demo" / "checkpoint"
 SCREENSHOTS = ROOT / "artifacts" / "screenshots"
 PASSWORD = "a long test password"
-
-
-@pytest.fixture(scope="session")
-def demo_model(tmp_path_factory) -> Iterator[ModelServer]:
-    server = ModelServer(DEMO_CHECKPOINT, log_dir=tmp_path_factory.mktemp("demo-model"))
-    server.start()
-    yield server
-    server.stop()
 
 
 class Shop:

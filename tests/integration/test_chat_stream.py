@@ -7,40 +7,16 @@ import uuid
 
 import pytest
 
-from assistant.chat.identity import identity_token_create
 from assistant.conversations.models import Conversation, Message, ToolCall
 from tests.factories import make_customer
-from tests.live import ModelServer, sse_events, start_web, stop
+from tests.live import ModelServer, chat_send, chat_signed_in, sse_events, start_web, stop
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-def signed_in(web, customer):
-    client = web.client()
-    response = client.post(
-        "/api/chat/sessions",
-        json={"identity_token": identity_token_create(external_id=customer.external_id)},
-    )
-    assert response.status_code == 201, response.text
-    client.headers["Authorization"] = "Bearer " + response.json()["session_token"]
-    conversation = client.post("/api/chat/conversations", json={}).json()
-    return client, conversation["id"]
-
-
-def send(client, conversation_id, content, **extra):
-    with client.stream(
-        "POST",
-        f"/api/chat/conversations/{conversation_id}/messages",
-        json={"content": content, **extra},
-    ) as response:
-        assert response.status_code == 200
-        assert response.headers["content-type"].startswith("text/event-stream")
-        return sse_events(response)
-
-
 def test_a_reply_streams_as_events_and_every_step_is_stored(web):
-    client, conversation_id = signed_in(web, make_customer())
-    events = send(client, conversation_id, "Where is my order 100001?")
+    client, conversation_id = chat_signed_in(web, make_customer())
+    events = chat_send(client, conversation_id, "Where is my order 100001?")
     names = [name for name, _ in events]
     assert names[0] == "user_message" and names[-1] == "done"
     assert names[-2] in ("message", "status", "error")
@@ -60,17 +36,17 @@ def test_a_reply_streams_as_events_and_every_step_is_stored(web):
 
 
 def test_a_resent_message_with_the_same_client_id_is_stored_once(web):
-    client, conversation_id = signed_in(web, make_customer())
+    client, conversation_id = chat_signed_in(web, make_customer())
     client_id = str(uuid.uuid4())
-    first = send(client, conversation_id, "hello", client_id=client_id)
-    second = send(client, conversation_id, "hello", client_id=client_id)
+    first = chat_send(client, conversation_id, "hello", client_id=client_id)
+    second = chat_send(client, conversation_id, "hello", client_id=client_id)
     assert first[0][1]["id"] == second[0][1]["id"]
     assert Message.objects.filter(role="user").count() == 1
 
 
 def test_reasoning_is_stored_but_never_shown_to_the_customer(web):
-    client, conversation_id = signed_in(web, make_customer())
-    send(client, conversation_id, "hi")
+    client, conversation_id = chat_signed_in(web, make_customer())
+    chat_send(client, conversation_id, "hi")
     items = client.get(f"/api/chat/conversations/{conversation_id}").json()["items"]
     assert all("reasoning" not in item for item in items)
     assert all(item.get("role") != "tool" for item in items)
@@ -84,8 +60,8 @@ def test_with_the_model_server_down_the_customer_hears_a_human_will_reply_and_a_
         model_url=model.url, var_dir=tmp_path, MODEL_RETRIES="1", MODEL_BREAKER_COOLDOWN="1"
     )
     try:
-        client, conversation_id = signed_in(web, make_customer())
-        events = send(client, conversation_id, "Where is my parcel?")
+        client, conversation_id = chat_signed_in(web, make_customer())
+        events = chat_send(client, conversation_id, "Where is my parcel?")
         errors = [data for name, data in events if name == "error"]
         assert errors and errors[0]["code"] == "model_unavailable"
         assert "A member of our team will reply" in errors[0]["message"]
@@ -111,7 +87,7 @@ def test_with_the_model_server_down_the_customer_hears_a_human_will_reply_and_a_
 
 
 def test_a_closed_conversation_refuses_new_messages_with_409(web):
-    client, conversation_id = signed_in(web, make_customer())
+    client, conversation_id = chat_signed_in(web, make_customer())
     Conversation.objects.filter(public_id=conversation_id).update(status="closed")
     response = client.post(
         f"/api/chat/conversations/{conversation_id}/messages", json={"content": "hello?"}

@@ -1,6 +1,11 @@
 """Chat API throughput and latency with N concurrent simulated customers against a running
 stack (`make run`), side by side with the same first model request sent straight to the
-model server, so the Django layer's overhead shows as a ratio."""
+model server.
+
+Django's overhead shows two ways: the ratio of a whole turn through Django to one direct model
+request (an upper bound: a turn with a tool makes two model requests), and per turn, the turn's
+latency minus the model streaming time Django stored on its assistant messages (a lower bound:
+the output safety check runs while the model streams, so it counts as model time)."""
 
 import asyncio
 import json
@@ -14,7 +19,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from assistant.agent import spec
 from assistant.chat.identity import identity_token_create
-from assistant.conversations.models import Conversation
+from assistant.conversations.models import Conversation, Message, ToolCall
 from assistant.conversations.selectors import history_for_model
 from assistant.shop.models import Customer
 
@@ -28,7 +33,7 @@ def percentile(values: list[float], q: float) -> float:
 
 async def one_turn_via_django(client: httpx.AsyncClient, session: dict, text: str) -> dict:
     started = time.perf_counter()
-    first_token, steps, events = None, 0, []
+    first_token, steps, events, user_message = None, 0, [], None
     async with client.stream(
         "POST",
         f"/api/chat/conversations/{session['conversation']}/messages",
@@ -43,7 +48,10 @@ async def one_turn_via_django(client: httpx.AsyncClient, session: dict, text: st
                 if name == "token" and first_token is None:
                     first_token = time.perf_counter() - started
                 steps += name == "tool_call"
+            elif line.startswith("data: ") and user_message is None:
+                user_message = json.loads(line[6:])["id"]  # the first event is the user message
     return {
+        "user_message": user_message,
         "latency": time.perf_counter() - started,
         "ttft": first_token,
         "tool_calls": steps,
@@ -68,6 +76,21 @@ async def one_turn_direct(client: httpx.AsyncClient, messages: list[dict]) -> di
             if line.startswith("data: ") and first is None and '"content"' in line:
                 first = time.perf_counter() - started
     return {"latency": time.perf_counter() - started, "ttft": first}
+
+
+def add_model_time(turns: list[dict]) -> None:
+    """Each turn's model streaming time and tool time, as Django stored them on the turn's
+    assistant messages and tool runs (those after its user message, before the next one)."""
+    for turn in turns:
+        user = Message.objects.get(pk=turn["user_message"])
+        later = user.conversation.messages.filter(pk__gt=user.pk).order_by("pk")
+        next_user = later.filter(role=Message.Role.USER).first()
+        replies = later.filter(role=Message.Role.ASSISTANT)
+        if next_user:
+            replies = replies.filter(pk__lt=next_user.pk)
+        turn["model_s"] = sum(m.latency_ms or 0 for m in replies) / 1000
+        runs = ToolCall.objects.filter(message__in=replies)
+        turn["tools_s"] = sum(r.latency_ms for r in runs) / 1000
 
 
 class Command(BaseCommand):
@@ -125,6 +148,8 @@ class Command(BaseCommand):
                 "p99": round(percentile(xs, 99), 3),
             }
 
+        await sync_to_async(add_model_time)(flat)
+        overhead = [t["latency"] - t["model_s"] for t in flat]
         django_first = [t["latency"] for t in first_turns]
         direct_latency = [d["latency"] for d in direct]
         return {
@@ -136,6 +161,10 @@ class Command(BaseCommand):
                 "latency_s": summary([t["latency"] for t in flat]),
                 "ttft_s": summary([t["ttft"] for t in flat if t["ttft"] is not None]),
                 "tool_calls_per_turn": round(statistics.mean(t["tool_calls"] for t in flat), 2),
+                "model_s_per_turn": summary([t["model_s"] for t in flat]),
+                "tools_s_per_turn": summary([t["tools_s"] for t in flat]),
+                "overhead_s_per_turn": summary(overhead),
+                "overhead_share_of_turn": round(sum(overhead) / sum(t["latency"] for t in flat), 3),
             },
             "model_server_direct": {
                 "requests_per_s": round(len(direct) / direct_wall, 3),
@@ -150,7 +179,12 @@ class Command(BaseCommand):
 
     async def open(self, client: httpx.AsyncClient, customer) -> dict:
         token = identity_token_create(external_id=customer.external_id)
-        session = (await client.post("/api/chat/sessions", json={"identity_token": token})).json()
+        response = await client.post("/api/chat/sessions", json={"identity_token": token})
+        if response.status_code != 201:  # e.g. 429: the per-address session limit
+            raise CommandError(
+                f"Opening a chat session failed ({response.status_code}): {response.text}"
+            )
+        session = response.json()
         client_headers = {"Authorization": f"Bearer {session['session_token']}"}
         conversation = (
             await client.post("/api/chat/conversations", json={}, headers=client_headers)
