@@ -5,6 +5,7 @@ from decimal import Decimal
 from itertools import count
 
 from django.contrib.auth import get_user_model
+from django.utils import timezone
 
 from assistant.shop.models import (
     Category,
@@ -110,3 +111,15 @@ def make_delivered_order(
     )
     order.refresh_from_db()
     return order
+
+
+def make_recent_delivery(customer: Customer, number: str, *, days_ago: int = 3, **product) -> Order:
+    """One product delivered `days_ago` days ago, numbered as the shop numbers orders, with a
+    UPS tracking number in the carrier's format: what the demo model's tests ask it about."""
+    return make_delivered_order(
+        customer,
+        [make_product(**product)],
+        delivered_at=timezone.now() - timedelta(days=days_ago),
+        number=number,
+        tracking_number=f"1Z8E74W3{number}{number[:4]}",
+    )

@@ -4,16 +4,13 @@ serves (modelserver/demo/checkpoint; see its MODEL_CARD.md). The widget's cards,
 escaping are tested whatever the model says in test_widget.py, with the tools run as the agent
 runs them."""
 
-from datetime import timedelta
-
 import pytest
-from django.utils import timezone
 
 from assistant.conversations.models import ToolCall
 from assistant.shop.models import ReturnRequest
 from tests.browser.conftest import open_shop, screenshot
 from tests.browser.widget import Widget
-from tests.factories import make_customer, make_delivered_order, make_product
+from tests.factories import make_customer, make_recent_delivery
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -25,16 +22,6 @@ def what_the_model_did(widget: Widget) -> str:
     return f"tool calls {calls}, answers {widget.texts('assistant')}"
 
 
-def delivered_order(customer, number: str, **product):
-    """An order numbered like the shop's (six digits from 100001), delivered three days ago."""
-    return make_delivered_order(
-        customer,
-        [make_product(**product)],
-        delivered_at=timezone.now() - timedelta(days=3),
-        number=number,
-    )
-
-
 @pytest.mark.parametrize(
     "locale, question",
     [("en", "What's the status of order {order}?"), ("zh-hans", "我的订单{order}现在什么状态？")],
@@ -43,7 +30,7 @@ def test_a_customer_asks_for_an_orders_status_and_sees_the_streamed_answer_and_t
     page, live, shop, locale, question
 ):
     customer = make_customer("Ada Lovelace" if locale == "en" else "王芳", locale=locale)
-    order = delivered_order(customer, "147253")
+    order = make_recent_delivery(customer, "147253")
     open_shop(page, live, shop, customer=customer)
     widget = Widget(page)
     widget.open()
@@ -73,7 +60,9 @@ def test_a_customer_asks_for_an_orders_status_and_sees_the_streamed_answer_and_t
 )
 def test_a_customer_opens_a_return_from_the_widget_and_sees_its_rma_number(page, live, shop):
     customer = make_customer()
-    order = delivered_order(customer, "162740", category="electronics", name="Portable SSD 1TB")
+    order = make_recent_delivery(
+        customer, "162740", category="electronics", name="Portable SSD 1TB"
+    )
     open_shop(page, live, shop, customer=customer)
     widget = Widget(page)
     widget.open()

@@ -11,16 +11,14 @@ tests/agent/test_tools.py."""
 
 import json
 from collections.abc import Iterator
-from datetime import timedelta
 
 import pytest
-from django.utils import timezone
 
 from assistant.agent.loop import REFUSAL
 from assistant.conversations.models import Conversation, ToolCall
 from assistant.shop.models import Order, ReturnRequest
 from modelserver.demo.evaluate import is_refusal
-from tests.factories import make_customer, make_delivered_order, make_product
+from tests.factories import make_customer, make_recent_delivery
 from tests.live import Web, chat_send, chat_signed_in, start_web, stop
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -37,18 +35,6 @@ def web(demo_model, django_db_setup, django_db_blocker, tmp_path_factory) -> Ite
         )
     yield server
     stop(process)
-
-
-def delivered_order(customer, number: str, *, days_ago: int = 3, **product) -> Order:
-    """Numbered as the shop numbers orders, with a UPS tracking number in the carrier's format
-    (the model quotes what it has seen the likes of)."""
-    return make_delivered_order(
-        customer,
-        [make_product(**product)],
-        delivered_at=timezone.now() - timedelta(days=days_ago),
-        number=number,
-        tracking_number=f"1Z8E74W3{number}{number[:4]}",
-    )
 
 
 def runs(conversation_id: str) -> list[ToolCall]:
@@ -75,7 +61,7 @@ def everything_the_customer_got(client, conversation_id: str, events: list) -> s
 
 def test_an_order_status_conversation_is_grounded_in_the_tool_result(web):
     customer = make_customer()
-    order = delivered_order(customer, "153824", name="Trail Running Shoes")
+    order = make_recent_delivery(customer, "153824", name="Trail Running Shoes")
     client, conversation_id = chat_signed_in(web, customer)
 
     events = chat_send(client, conversation_id, f"What's the status of order {order.number}?")
@@ -110,11 +96,11 @@ def test_an_order_status_conversation_is_grounded_in_the_tool_result(web):
 )
 def test_another_customers_order_is_not_found_and_nothing_of_it_reaches_the_customer(web, message):
     owner = make_customer("Grace Hopper")
-    theirs = delivered_order(
+    theirs = make_recent_delivery(
         owner, "176392", days_ago=20, name="Noise Cancelling Headphones", price="349.00"
     )
     asker = make_customer("Mallory Smith")
-    delivered_order(asker, "118205", name="Ceramic Mug")  # the asker has orders of their own
+    make_recent_delivery(asker, "118205", name="Ceramic Mug")  # the asker has orders of their own
     client, conversation_id = chat_signed_in(web, asker)
 
     events = chat_send(client, conversation_id, message.format(order=theirs.number))
@@ -141,7 +127,9 @@ def test_another_customers_order_is_not_found_and_nothing_of_it_reaches_the_cust
 )
 def test_a_return_is_created_end_to_end_for_the_customers_own_item(web):
     customer = make_customer()
-    order = delivered_order(customer, "162740", category="electronics", name="Portable SSD 1TB")
+    order = make_recent_delivery(
+        customer, "162740", category="electronics", name="Portable SSD 1TB"
+    )
     client, conversation_id = chat_signed_in(web, customer)
 
     events = chat_send(
