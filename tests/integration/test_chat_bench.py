@@ -3,24 +3,18 @@ real turns and account for each turn's time. Its figures are read by people, not
 
 import io
 import json
-from datetime import timedelta
 
 import pytest
 from django.core.management import call_command
-from django.utils import timezone
 
-from tests.factories import make_customer, make_delivered_order, make_product
+from tests.factories import make_customer, make_recent_delivery
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
 def test_the_benchmark_splits_each_turn_into_model_time_and_djangos_overhead(web, model_server):
     for n in range(2):
-        make_delivered_order(
-            make_customer(f"Bench Customer {n}"),
-            [make_product()],
-            delivered_at=timezone.now() - timedelta(days=2),
-        )
+        make_recent_delivery(make_customer(f"Bench Customer {n}"), f"10010{n}", days_ago=2)
     out = io.StringIO()
     call_command(
         "chat_bench",
