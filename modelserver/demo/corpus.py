@@ -326,6 +326,28 @@ def customer_dialogues(rng: random.Random, split: str, count: int = GROUP) -> li
     return [dialogue(rng, customer, split) for _ in range(count)]
 
 
+# The main intents whose first step calls a tool.
+TOOL_INTENTS = [intent for intent in MAIN_INTENTS if FIRST_TOOL[intent]]
+
+
+def tool_turns(
+    rng: random.Random, customer: world.Customer, intents: list[str], count: int
+) -> list[Dialogue]:
+    """`count` conversations, each of an intent drawn evenly from `intents` and cut after that
+    intent's last tool call: drills of the decisions made there (which tool, which arguments),
+    many to a step where whole dialogues give a few. Keep `intents` varied: drilling one request
+    teaches the model to make it for similar ones (MODEL_CARD.md, v9)."""
+    out = []
+    for _ in range(count):
+        intent = rng.choice(intents)
+        d = dialogue(rng, customer, "train", intent)
+        last = [c for c in d.checks if c["intent"] == intent and "tool" in c][-1]
+        d.messages = d.messages[: last["index"] + 1]
+        d.checks = [c for c in d.checks if c["index"] <= last["index"]]
+        out.append(d)
+    return out
+
+
 def dialogues(seed: int | str, count: int, split: str = "train") -> list[Dialogue]:
     """`count` conversations, GROUP consecutive ones per customer."""
     rng = random.Random(f"{seed}-{split}")

@@ -142,12 +142,15 @@ def is_refusal(content: str | None) -> bool:
     return any(marker in (content or "") for marker in answers.REFUSAL_MARKERS)
 
 
-def held_out_dialogues(per_intent: int) -> dict[str, list[corpus.Dialogue]]:
-    """Per language, `per_intent` dialogues for each main intent, from held-out templates."""
+def held_out_dialogues(
+    per_intent: int, intents: list[str] | None = None
+) -> dict[str, list[corpus.Dialogue]]:
+    """Per language, `per_intent` dialogues for each main intent (or each of `intents`), from
+    held-out templates."""
     rng = random.Random(EVAL_SEED)
     out: dict[str, list[corpus.Dialogue]] = {lang: [] for lang in LANGS}
     for lang in LANGS:
-        for intent in corpus.MAIN_INTENTS:
+        for intent in intents or corpus.MAIN_INTENTS:
             customer = world.make_customer(rng, "en" if lang == "en" else "zh")
             for _ in range(per_intent):
                 out[lang].append(corpus.dialogue(rng, customer, "held_out", intent, lang=lang))
@@ -244,11 +247,17 @@ def perplexity(
     return round(math.exp(total / count), 3)
 
 
-def run(model_dir: Path, per_intent: int, fim: int, log_path: Path | None = None) -> dict:
+def run(
+    model_dir: Path,
+    per_intent: int,
+    fim: int,
+    log_path: Path | None = None,
+    intents: list[str] | None = None,
+) -> dict:
     tok = Tokenizer.from_file(str(model_dir / "tokenizer.json"))
     model = DeepseekV3ForCausalLM.from_pretrained(model_dir, dtype=torch.float32).eval()
     gen = Greedy(model, tok)
-    data = held_out_dialogues(per_intent)
+    data = held_out_dialogues(per_intent, intents)
     log = log_path.open("w", encoding="utf-8") if log_path else None
     result: dict = {
         "decoding": "greedy, transformers DeepseekV3ForCausalLM, fp32, CPU",
@@ -270,6 +279,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--per-intent", type=int, default=3, help="dialogues per intent and language"
     )
+    parser.add_argument(
+        "--intents",
+        type=lambda text: text.split(","),
+        help="only these main intents, comma-separated (default: all), e.g. return_open",
+    )
     parser.add_argument("--fim", type=int, default=60, help="held-out FIM samples")
     parser.add_argument("--log", type=Path, help="write every turn's output here (JSONL)")
     parser.add_argument(
@@ -279,8 +293,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def main(args: argparse.Namespace) -> int:
     torch.manual_seed(0)
-    result = run(args.model, args.per_intent, args.fim, args.log)
-    if args.write:
+    if args.intents and not set(args.intents) <= set(corpus.MAIN_INTENTS):
+        print(
+            f"eval-demo: --intents: choose from {', '.join(corpus.MAIN_INTENTS)}", file=sys.stderr
+        )
+        return 2
+    result = run(args.model, args.per_intent, args.fim, args.log, args.intents)
+    if args.write and not args.intents:  # metrics.json holds the full evaluation only
         path = args.model / "metrics.json"
         metrics = json.loads(path.read_text()) if path.exists() else {}
         metrics["evaluation"] = result

@@ -11,7 +11,8 @@ every example attend to its cached latents. Each conversation is one row packed 
 (`Row`): its turns are computed once, and each assistant turn's prompt and target branch off it.
 
 State (model, optimiser, step) is saved every `--save-every` steps to `--state`; `--resume`
-continues from it. At the end DIR gets the Hugging Face checkpoint (weights in bf16), the
+continues from it; `--init DIR` starts from a checkpoint (its weights and tokenizer) instead of
+random weights, with a new optimiser and schedule. At the end DIR gets the Hugging Face checkpoint (weights in bf16), the
 tokenizer, `train_log.jsonl`, `metrics.json` (appended to by eval-demo) and `loss.png`.
 """
 
@@ -427,18 +428,22 @@ def step_batch(
     dialogues: int,
     copies: int = 0,
     drill_only: tuple[int, int] = (0, 0),
+    tool_drills: int = 0,
+    drill_intents: list[str] = corpus.TOOL_INTENTS,
 ) -> Batch:
     """The batch of one step, generated from (seed, step) alone, so a resumed run sees the same
-    data: one customer's conversations (and `copies` copying drills), or after every
-    `fim_every` of those a FIM batch; steps in the `drill_only` range [start, end) train copying
-    drills alone."""
+    data: one customer's conversations (plus `tool_drills` conversations of `drill_intents` cut
+    after their tool calls, and `copies` copying drills), or after every `fim_every` of those a FIM batch; steps
+    in the `drill_only` range [start, end) train copying drills alone."""
     if drill_only[0] <= step < drill_only[1]:
         rows = copy_rows(tok, random.Random(f"{seed}-drill-{step}"), DRILL_BATCH, as_targets=True)
         return Batch([], rows, "drill")
     if (step + 1) % (fim_every + 1) == 0:
         return fim_batches(tok, corpus.fim_examples(f"{seed}-{step}", fim_batch), fim_batch)[0]
     rng = random.Random(f"{seed}-chat-{step}")
-    batch = chat_batches(tok, corpus.customer_dialogues(rng, "train", dialogues))[0]
+    group = corpus.customer_dialogues(rng, "train", dialogues)
+    group += corpus.tool_turns(rng, group[0].customer, drill_intents, tool_drills)
+    batch = chat_batches(tok, group)[0]
     batch.rows += copy_rows(tok, random.Random(f"{seed}-copy-{step}"), copies)
     return batch
 
@@ -482,6 +487,24 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "induction heads that copying order numbers needs before the dialogues start",
     )
     parser.add_argument(
+        "--tool-drills",
+        type=int,
+        default=0,
+        help="conversations per chat step cut after their tool calls: the tool, the return "
+        "reason or the SKU are a few tokens of a dialogue's ~100 targets",
+    )
+    parser.add_argument(
+        "--drill-intents",
+        type=lambda text: text.split(","),
+        default=corpus.TOOL_INTENTS,
+        help="the main intents of the tool drills, drawn evenly (default: all that call a tool)",
+    )
+    parser.add_argument(
+        "--init",
+        type=Path,
+        help="start from this checkpoint (weights and tokenizer) instead of random weights",
+    )
+    parser.add_argument(
         "--context-weight",
         type=float,
         default=0.5,
@@ -512,7 +535,11 @@ def main(args: argparse.Namespace) -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     t0 = time.time()
     tok_dir = state_dir / "tokenizer"
-    if args.resume and (tok_dir / "tokenizer.json").exists():
+    if args.init and not args.resume:
+        for name in ("tokenizer.json", "tokenizer_config.json"):
+            tok_dir.mkdir(exist_ok=True)
+            (tok_dir / name).write_text((args.init / name).read_text())
+    if (args.resume or args.init) and (tok_dir / "tokenizer.json").exists():
         from tokenizers import Tokenizer
 
         tok = Tokenizer.from_file(str(tok_dir / "tokenizer.json"))
@@ -525,8 +552,10 @@ def main(args: argparse.Namespace) -> int:
     print(f"tokenizer ready: {tok.get_vocab_size()} tokens, {time.time() - t0:.0f}s", flush=True)
 
     torch.manual_seed(args.seed)
-    config = model_config(tok.get_vocab_size(), args.size)
-    model = DeepseekV3ForCausalLM(config)
+    if args.init:  # its own config, not --size: the weights fit only it
+        model = DeepseekV3ForCausalLM.from_pretrained(args.init, dtype=torch.float32)
+    else:
+        model = DeepseekV3ForCausalLM(model_config(tok.get_vocab_size(), args.size))
     decay = [p for n, p in model.named_parameters() if p.ndim >= 2 and "embed" not in n]
     rest = [p for n, p in model.named_parameters() if not (p.ndim >= 2 and "embed" not in n)]
     opt = torch.optim.AdamW(
@@ -572,6 +601,8 @@ def main(args: argparse.Namespace) -> int:
             args.dialogues_per_step,
             copies_at(args.copy_rows, step),
             args.drill_only,
+            args.tool_drills,
+            args.drill_intents,
         )
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=args.bf16):
             sums = batch_loss(model, batch, pad_id, meter=meter)

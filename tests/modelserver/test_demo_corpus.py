@@ -115,6 +115,26 @@ def test_training_messages_vary_their_templates(training):
     assert len(code_switched) > 20
 
 
+def test_tool_drills_end_at_the_last_call_of_their_intent_and_cover_every_tool():
+    rng = random.Random(3)
+    customer = corpus.world.make_customer(rng, "en")
+    drills = corpus.tool_turns(rng, customer, corpus.TOOL_INTENTS, 200)
+    for d in drills:
+        last = d.messages[-1]
+        assert last["role"] == "assistant" and last["tool_calls"]
+        assert d.checks[-1]["index"] == len(d.messages) - 1 and "tool" in d.checks[-1]
+    tools = {c["tool"] for d in drills for c in d.checks if "tool" in c}
+    assert tools == set(SCHEMAS) - {"code_complete"}
+    returns = corpus.tool_turns(rng, customer, ["return_open"], 150)
+    reasons = {
+        c["arguments"]["reason"]
+        for d in returns
+        for c in d.checks
+        if c.get("tool") == "return_create"
+    }
+    assert reasons == set(spec.RETURN_REASONS)
+
+
 def test_rendered_examples_are_prompt_and_target_in_the_serving_format():
     d = corpus.dialogues(0, 1)[0]
     for prompt, target in corpus.examples(d):

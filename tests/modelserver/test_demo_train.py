@@ -133,6 +133,24 @@ def test_train_demo_writes_a_checkpoint_and_resumes(tmp_path):
     DeepseekV3ForCausalLM.from_pretrained(out)
 
 
+def test_train_demo_can_start_from_a_checkpoint_and_its_tokenizer(tmp_path):
+    first, second = tmp_path / "first", tmp_path / "second"
+    assert train.main(_train_args(first, "--steps", "1", "--drill-only", "0:1")) == 0
+    # No learning and no bias updates: the weights that come out are the ones that went in.
+    frozen = ["--lr", "0", "--gamma", "0", "--tool-drills", "2"]
+    init = ["--init", str(first / "out"), "--steps", "1", "--drill-only", "0:0", *frozen]
+    assert train.main(_train_args(second, *init)) == 0
+    assert (second / "out" / "tokenizer.json").read_text() == (
+        first / "out" / "tokenizer.json"
+    ).read_text()
+    before = DeepseekV3ForCausalLM.from_pretrained(first / "out").state_dict()
+    after = DeepseekV3ForCausalLM.from_pretrained(second / "out").state_dict()
+    assert before.keys() == after.keys()
+    assert all(torch.equal(before[k], after[k]) for k in before)
+    log = json.loads((second / "out" / "train_log.jsonl").read_text())
+    assert log["kind"] == "chat" and log["loss"] > 0
+
+
 def _reference_outputs(dialogues: list[corpus.Dialogue]) -> dict[str, str]:
     """What a perfect model writes for each evaluated turn, keyed by the prompt after the prefix."""
     out = {}
@@ -158,3 +176,11 @@ def test_the_evaluation_scores_a_perfect_model_and_an_always_refusing_one():
     refusing = evaluate.evaluate_dialogues(lambda *_: refuse, dialogues)
     assert refusing["tool_selection"] == refusing["groundedness"] == 0.0
     assert refusing["refusal_rate"] == refusing["false_refusal_rate"] == 1.0
+
+
+def test_the_evaluation_can_be_narrowed_to_some_intents():
+    data = evaluate.held_out_dialogues(2, ["return_open"])
+    for lang in evaluate.LANGS:
+        assert len(data[lang]) == 2
+        main = [c["intent"] for d in data[lang] for c in d.checks if "tool" in c]
+        assert main and set(main) == {"return_open"}
