@@ -380,6 +380,14 @@ def fim_examples(seed: int | str, count: int, split: str = "train") -> list[tupl
     ]
 
 
+def intent_list(text: str) -> list[str]:
+    """A command-line list of main intents, comma-separated."""
+    intents = text.split(",")
+    if not set(intents) <= set(MAIN_INTENTS):
+        raise argparse.ArgumentTypeError(f"choose from {', '.join(MAIN_INTENTS)}, not {text!r}")
+    return intents
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", required=True, help="JSONL file to write")
     parser.add_argument("--seed", type=int, default=0)

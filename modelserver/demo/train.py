@@ -12,8 +12,8 @@ every example attend to its cached latents. Each conversation is one row packed 
 
 State (model, optimiser, step) is saved every `--save-every` steps to `--state`; `--resume`
 continues from it; `--init DIR` starts from a checkpoint (its weights and tokenizer) instead of
-random weights, with a new optimiser and schedule. At the end DIR gets the Hugging Face checkpoint (weights in bf16), the
-tokenizer, `train_log.jsonl`, `metrics.json` (appended to by eval-demo) and `loss.png`.
+random weights, with a new optimiser and schedule. At the end DIR gets the Hugging Face
+checkpoint (weights in bf16), the tokenizer, `train_log.jsonl`, `metrics.json` (appended to by eval-demo) and `loss.png`.
 """
 
 from __future__ import annotations
@@ -433,8 +433,8 @@ def step_batch(
 ) -> Batch:
     """The batch of one step, generated from (seed, step) alone, so a resumed run sees the same
     data: one customer's conversations (plus `tool_drills` conversations of `drill_intents` cut
-    after their tool calls, and `copies` copying drills), or after every `fim_every` of those a FIM batch; steps
-    in the `drill_only` range [start, end) train copying drills alone."""
+    after their tool calls, and `copies` copying drills), or after every `fim_every` of those a
+    FIM batch; steps in the `drill_only` range [start, end) train copying drills alone."""
     if drill_only[0] <= step < drill_only[1]:
         rows = copy_rows(tok, random.Random(f"{seed}-drill-{step}"), DRILL_BATCH, as_targets=True)
         return Batch([], rows, "drill")
@@ -495,7 +495,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--drill-intents",
-        type=lambda text: text.split(","),
+        type=corpus.intent_list,
         default=corpus.TOOL_INTENTS,
         help="the main intents of the tool drills, drawn evenly (default: all that call a tool)",
     )
@@ -536,9 +536,7 @@ def main(args: argparse.Namespace) -> int:
     t0 = time.time()
     tok_dir = state_dir / "tokenizer"
     if args.init and not args.resume:
-        for name in ("tokenizer.json", "tokenizer_config.json"):
-            tok_dir.mkdir(exist_ok=True)
-            (tok_dir / name).write_text((args.init / name).read_text())
+        copy_tokenizer(args.init, tok_dir)
     if (args.resume or args.init) and (tok_dir / "tokenizer.json").exists():
         from tokenizers import Tokenizer
 
@@ -662,8 +660,13 @@ def save_checkpoint(model: DeepseekV3ForCausalLM, tok_dir: Path, out: Path) -> N
     model.generation_config.eos_token_id = model.config.eos_token_id
     model.save_pretrained(out)
     model.to(torch.float32)
+    copy_tokenizer(tok_dir, out)
+
+
+def copy_tokenizer(src: Path, dst: Path) -> None:
+    dst.mkdir(parents=True, exist_ok=True)
     for name in ("tokenizer.json", "tokenizer_config.json"):
-        (out / name).write_text((tok_dir / name).read_text())
+        (dst / name).write_text((src / name).read_text())
 
 
 def plot_loss(records: list[dict], path: Path) -> None:
