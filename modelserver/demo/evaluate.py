@@ -23,6 +23,7 @@ import json
 import math
 import random
 import sys
+from collections import Counter, defaultdict
 from pathlib import Path
 
 import torch
@@ -176,6 +177,8 @@ def evaluate_dialogues(gen: Greedy, dialogues: list[corpus.Dialogue], log=None) 
             "false_refusal",
         )
     }
+    # What was called instead, per intent ("answer": no call): where the selection goes wrong.
+    wrong: dict[str, Counter] = defaultdict(Counter)
     for d in dialogues:
         prefix_text = render_chat(d.messages[:1], spec.TOOLS, add_generation_prompt=False)
         for check in d.checks:
@@ -188,15 +191,16 @@ def evaluate_dialogues(gen: Greedy, dialogues: list[corpus.Dialogue], log=None) 
             call = out.tool_calls[0] if out.tool_calls else None
             refused = call is None and is_refusal(out.content)
             if expects_tool:
+                right_tool = bool(call and call.name == check["tool"])
                 n["tool"] += 1
-                n["tool_ok"] += bool(call and call.name == check["tool"])
+                n["tool_ok"] += right_tool
+                if not right_tool:
+                    wrong[check["intent"]][call.name if call else "answer"] += 1
                 try:
                     arguments = json.loads(call.arguments) if call else None
                 except json.JSONDecodeError:
                     arguments = None
-                n["args_ok"] += bool(
-                    call and call.name == check["tool"] and arguments == check["arguments"]
-                )
+                n["args_ok"] += right_tool and arguments == check["arguments"]
             elif check["facts"]:
                 n["grounded"] += 1
                 n["grounded_ok"] += call is None and all(
@@ -225,6 +229,7 @@ def evaluate_dialogues(gen: Greedy, dialogues: list[corpus.Dialogue], log=None) 
             "unsafe": n["unsafe"],
             "benign": n["benign"],
         },
+        "wrong_tools": {intent: dict(got) for intent, got in sorted(wrong.items())},
     }
 
 
@@ -292,9 +297,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
+    if args.write and args.intents:
+        print(
+            "--write records the full evaluation in metrics.json: drop --intents", file=sys.stderr
+        )
+        return 2
     torch.manual_seed(0)
     result = run(args.model, args.per_intent, args.fim, args.log, args.intents)
-    if args.write and not args.intents:  # metrics.json holds the full evaluation only
+    if args.write:
         path = args.model / "metrics.json"
         metrics = json.loads(path.read_text()) if path.exists() else {}
         metrics["evaluation"] = result

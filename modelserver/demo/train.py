@@ -13,7 +13,8 @@ every example attend to its cached latents. Each conversation is one row packed 
 State (model, optimiser, step) is saved every `--save-every` steps to `--state`; `--resume`
 continues from it; `--init DIR` starts from a checkpoint (its weights and tokenizer) instead of
 random weights, with a new optimiser and schedule. At the end DIR gets the Hugging Face
-checkpoint (weights in bf16), the tokenizer, `train_log.jsonl`, `metrics.json` (appended to by eval-demo) and `loss.png`.
+checkpoint (weights in bf16), the tokenizer, `train_log.jsonl`, `metrics.json` (appended to by
+eval-demo) and `loss.png`.
 """
 
 from __future__ import annotations

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
+from collections import Counter
 
 import pytest
 import torch
@@ -176,6 +177,31 @@ def test_the_evaluation_scores_a_perfect_model_and_an_always_refusing_one():
     refusing = evaluate.evaluate_dialogues(lambda *_: refuse, dialogues)
     assert refusing["tool_selection"] == refusing["groundedness"] == 0.0
     assert refusing["refusal_rate"] == refusing["false_refusal_rate"] == 1.0
+
+
+def test_the_evaluation_says_what_was_done_instead_of_each_missed_tool_call():
+    data = evaluate.held_out_dialogues(1)
+    dialogues = data["en"] + data["zh"]
+    reference = _reference_outputs(dialogues)
+    assert (
+        evaluate.evaluate_dialogues(lambda _p, r, _n: reference[r], dialogues)["wrong_tools"] == {}
+    )
+
+    # A model that hands every request to a person, whatever was asked.
+    handoff = next(
+        corpus.target_text(d.messages[c["index"]]).removesuffix(EOS)
+        for d in dialogues
+        for c in d.checks
+        if c.get("tool") == "handoff_to_human"
+    )
+    wrong = evaluate.evaluate_dialogues(lambda *_: handoff, dialogues)["wrong_tools"]
+    expected = Counter(
+        c["intent"]
+        for d in dialogues
+        for c in d.checks
+        if c.get("tool", "handoff_to_human") != "handoff_to_human"
+    )
+    assert wrong == {intent: {"handoff_to_human": n} for intent, n in sorted(expected.items())}
 
 
 def test_the_evaluation_can_be_narrowed_to_some_intents():
