@@ -95,6 +95,8 @@ class _Builder:
 
     def user(self, intent: str, **slots: str) -> None:
         template = self.rng.choice(phrases.templates(intent, self.lang, self.split))
+        if self.split == "train" and intent in phrases.COMPOSED and self.rng.random() < 0.5:
+            template = phrases.composed(intent, self.lang, self.rng)
         if self.split == "train":
             text = phrases.vary(template, self.lang, self.rng)
         elif self.lang == "mixed":

@@ -150,3 +150,24 @@ def test_fim_samples_are_contiguous_pieces_of_files_held_out_or_not():
         text = Path(sample.path).read_text(encoding="utf-8")
         assert sample.prefix + sample.middle + sample.suffix in text
         assert sample.middle.endswith("\n") and sample.middle.strip()
+
+
+def test_composed_requests_fill_the_slots_of_their_intent_and_are_never_a_held_out_phrasing():
+    rng = random.Random(5)
+    held_out = [
+        _pattern(t)
+        for by_lang in phrases.INTENTS.values()
+        for templates in by_lang.values()
+        for t in templates["held_out"]
+    ]
+    for intent in phrases.COMPOSED:
+        for lang in ("en", "zh", "mixed"):
+            slots = {
+                frozenset(re.findall(r"\{\w+\}", t))
+                for t in phrases.templates(intent, lang, "train")
+            }
+            texts = {phrases.composed(intent, lang, rng) for _ in range(300)}
+            assert len(texts) > 10, intent  # varied, not one sentence
+            for text in texts:
+                assert frozenset(re.findall(r"\{\w+\}", text)) in slots, (intent, text)
+                assert not any(p.search(text) for p in held_out), (intent, text)
