@@ -193,7 +193,7 @@ class _Builder:
         order = world.make_order(self.rng, self.customer, status="delivered")
         target = self.rng.choice(order.items)
         reason = self.rng.choice(spec.RETURN_REASONS)
-        why = self.rng.choice(phrases.WHY[reason]["en" if self.lang == "en" else "zh"])
+        why = self.rng.choice(phrases.WHY[reason][phrases.base_lang(self.lang)])
         self.user("return_open", order=self.ref(order.number), item=target.name, why=why)
         result = self._eligibility("return_open", order)
         rows = {row["sku"]: row for row in result["items"]}
@@ -268,13 +268,11 @@ class _Builder:
 
     def injection_refuse(self) -> None:
         self.user("injection_refuse")
-        self.answer(
-            "injection_refuse", answers.INJECTION_REFUSAL["en" if self.lang == "en" else "zh"], []
-        )
+        self.answer("injection_refuse", answers.INJECTION_REFUSAL[phrases.base_lang(self.lang)], [])
 
     def harmful(self) -> None:
         self.user("harmful")
-        self.answer("harmful", answers.REFUSAL["en" if self.lang == "en" else "zh"], [])
+        self.answer("harmful", answers.REFUSAL[phrases.base_lang(self.lang)], [])
 
     def chat(self, intent: str) -> None:
         self.user(intent)

@@ -34,7 +34,7 @@ from transformers.cache_utils import DynamicCache
 from assistant.agent import spec
 from modelserver.chat.parser import OutputParser
 from modelserver.chat.template import CALLS_END, render_chat
-from modelserver.demo import answers, corpus, train, world
+from modelserver.demo import answers, corpus, phrases, train, world
 from modelserver.demo.tokenizer import EOS, PAD
 
 DEFAULT_MODEL = Path(__file__).parent / "checkpoint"
@@ -152,7 +152,7 @@ def held_out_dialogues(
     out: dict[str, list[corpus.Dialogue]] = {lang: [] for lang in LANGS}
     for lang in LANGS:
         for intent in intents or corpus.MAIN_INTENTS:
-            customer = world.make_customer(rng, "en" if lang == "en" else "zh")
+            customer = world.make_customer(rng, phrases.base_lang(lang))
             for _ in range(per_intent):
                 out[lang].append(corpus.dialogue(rng, customer, "held_out", intent, lang=lang))
     return out

@@ -711,7 +711,7 @@ COMPOSED = set(_ABOUT) | set(_PARTS)
 
 def composed(intent: str, lang: str, rng: random.Random) -> str:
     """A request of `intent` (one of COMPOSED) built from shared frames and the intent's words."""
-    lang = "en" if lang == "en" else "zh"
+    lang = base_lang(lang)
     if intent in _ABOUT:
         return rng.choice(_ASK[lang]).replace("{about}", rng.choice(_ABOUT[intent][lang]))
     return "".join(rng.choice(part) for part in _PARTS[intent][lang])
@@ -840,4 +840,10 @@ def order_ref(number: str, lang: str, rng: random.Random) -> str:
 
 
 def templates(intent: str, lang: str, split: str) -> list[str]:
-    return INTENTS[intent]["en" if lang == "en" else "zh"][split]
+    return INTENTS[intent][base_lang(lang)][split]
+
+
+def base_lang(lang: str) -> str:
+    """The language of the phrase and answer tables for a dialogue's language: code-switched
+    (mixed) customers are Chinese-speaking, their messages Chinese with English words."""
+    return "en" if lang == "en" else "zh"
