@@ -29,6 +29,9 @@ from modelserver.demo.fim import fim_samples
 # A customer writes English, or Chinese with some conversations code-switched (mixed).
 LOCALES = [("en", 0.5), ("zh", 0.5)]
 ZH_LANGS = [("zh", 0.7), ("mixed", 0.3)]
+# Some conversations are in the other language than the customer's account (whose product names
+# stay in the account's language): the language of the reply follows the customer's words.
+OTHER_LANGUAGE = 0.1
 # Conversations per customer: they share the system prompt, which training computes once.
 GROUP = 12
 MAIN_INTENTS = {  # relative frequency of a dialogue's main request
@@ -303,7 +306,10 @@ def dialogue(
     lang: str | None = None,
 ) -> Dialogue:
     """One conversation: maybe a greeting, the main request, maybe a follow-up, maybe thanks."""
-    lang = lang or ("en" if customer.lang == "en" else _weighted(rng, ZH_LANGS))
+    if lang is None:
+        lang = "en" if customer.lang == "en" else _weighted(rng, ZH_LANGS)
+        if rng.random() < OTHER_LANGUAGE:
+            lang = "zh" if lang == "en" else "en"
     intent = intent or _weighted(rng, list(MAIN_INTENTS.items()))
     b = _Builder(rng, customer, lang, split)
     if intent not in ("greeting",) and rng.random() < 0.2:
@@ -328,20 +334,25 @@ def customer_dialogues(rng: random.Random, split: str, count: int = GROUP) -> li
 
 # The main intents whose first step calls a tool.
 TOOL_INTENTS = [intent for intent in MAIN_INTENTS if FIRST_TOOL[intent]]
+# The intents of decision drills: every tool call, and the refusals.
+DRILL_INTENTS = TOOL_INTENTS + sorted(UNSAFE)
 
 
-def tool_turns(
+def decision_turns(
     rng: random.Random, customer: world.Customer, intents: list[str], count: int
 ) -> list[Dialogue]:
     """`count` conversations, each of an intent drawn evenly from `intents` and cut after that
-    intent's last tool call: drills of the decisions made there (which tool, which arguments),
-    many to a step where whole dialogues give a few. Keep `intents` varied: drilling one request
-    teaches the model to make it for similar ones (MODEL_CARD.md, v9)."""
+    intent's decision: its last tool call (which tool, which arguments), or its answer when it
+    calls none (a refusal): many to a step where whole dialogues give a few. Keep `intents`
+    varied: drilling one request teaches the model to make it for similar ones (MODEL_CARD.md,
+    v9)."""
     out = []
     for _ in range(count):
         intent = rng.choice(intents)
         d = dialogue(rng, customer, "train", intent)
-        last = [c for c in d.checks if c["intent"] == intent and "tool" in c][-1]
+        own = [c for c in d.checks if c["intent"] == intent]
+        calls = [c for c in own if "tool" in c]
+        last = calls[-1] if calls else own[0]
         d.messages = d.messages[: last["index"] + 1]
         d.checks = [c for c in d.checks if c["index"] <= last["index"]]
         out.append(d)

@@ -430,11 +430,11 @@ def step_batch(
     copies: int = 0,
     drill_only: tuple[int, int] = (0, 0),
     tool_drills: int = 0,
-    drill_intents: list[str] = corpus.TOOL_INTENTS,
+    drill_intents: list[str] = corpus.DRILL_INTENTS,
 ) -> Batch:
     """The batch of one step, generated from (seed, step) alone, so a resumed run sees the same
     data: one customer's conversations (plus `tool_drills` conversations of `drill_intents` cut
-    after their tool calls, and `copies` copying drills), or after every `fim_every` of those a
+    after their decision, and `copies` copying drills), or after every `fim_every` of those a
     FIM batch; steps in the `drill_only` range [start, end) train copying drills alone."""
     if drill_only[0] <= step < drill_only[1]:
         rows = copy_rows(tok, random.Random(f"{seed}-drill-{step}"), DRILL_BATCH, as_targets=True)
@@ -443,7 +443,7 @@ def step_batch(
         return fim_batches(tok, corpus.fim_examples(f"{seed}-{step}", fim_batch), fim_batch)[0]
     rng = random.Random(f"{seed}-chat-{step}")
     group = corpus.customer_dialogues(rng, "train", dialogues)
-    group += corpus.tool_turns(rng, group[0].customer, drill_intents, tool_drills)
+    group += corpus.decision_turns(rng, group[0].customer, drill_intents, tool_drills)
     batch = chat_batches(tok, group)[0]
     batch.rows += copy_rows(tok, random.Random(f"{seed}-copy-{step}"), copies)
     return batch
@@ -491,14 +491,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--tool-drills",
         type=int,
         default=0,
-        help="conversations per chat step cut after their tool calls: the tool, the return "
-        "reason or the SKU are a few tokens of a dialogue's ~100 targets",
+        help="conversations per chat step cut after their decision (tool calls or refusal): the "
+        "tool, the return reason or the SKU are a few tokens of a dialogue's ~100 targets",
     )
     parser.add_argument(
         "--drill-intents",
         type=corpus.intent_list,
-        default=corpus.TOOL_INTENTS,
-        help="the main intents of the tool drills, drawn evenly (default: all that call a tool)",
+        default=corpus.DRILL_INTENTS,
+        help="the main intents of the tool drills, drawn evenly (default: all that call a tool, "
+        "and the refusals)",
     )
     parser.add_argument(
         "--init",

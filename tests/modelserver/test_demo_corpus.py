@@ -49,6 +49,18 @@ def test_all_languages_and_intents_occur(training):
     assert set(corpus.MAIN_INTENTS) <= intents
 
 
+def test_some_customers_write_in_another_language_than_their_account_and_are_answered_in_it(
+    training,
+):
+    other = [d for d in training if phrases.base_lang(d.lang) != d.customer.lang]
+    assert 0.04 < len(other) / len(training) < 0.2
+    assert {d.customer.lang for d in other} == {"en", "zh"}
+    for d in other:
+        for m in d.messages:
+            if m["role"] == "assistant" and m["content"] and d.lang != "en":
+                assert re.search(r"[\u4e00-\u9fff]", m["content"]), m["content"]
+
+
 def test_answers_after_a_tool_result_quote_its_facts(training):
     """The evaluation's groundedness check is satisfiable: references contain their facts."""
     checked = 0
@@ -115,17 +127,23 @@ def test_training_messages_vary_their_templates(training):
     assert len(code_switched) > 20
 
 
-def test_tool_drills_end_at_the_last_call_of_their_intent_and_cover_every_tool():
+def test_decision_drills_end_at_their_intents_last_call_or_refusal_and_cover_every_tool():
     rng = random.Random(3)
     customer = corpus.world.make_customer(rng, "en")
-    drills = corpus.tool_turns(rng, customer, corpus.TOOL_INTENTS, 200)
+    drills = corpus.decision_turns(rng, customer, corpus.DRILL_INTENTS, 300)
     for d in drills:
         last = d.messages[-1]
-        assert last["role"] == "assistant" and last["tool_calls"]
-        assert d.checks[-1]["index"] == len(d.messages) - 1 and "tool" in d.checks[-1]
+        assert d.checks[-1]["index"] == len(d.messages) - 1
+        if d.checks[-1]["intent"] in corpus.UNSAFE:
+            assert last["role"] == "assistant" and not last.get("tool_calls")
+            assert not any(m.get("tool_calls") for m in d.messages)
+        else:
+            assert last["role"] == "assistant" and last["tool_calls"]
+            assert "tool" in d.checks[-1]
     tools = {c["tool"] for d in drills for c in d.checks if "tool" in c}
     assert tools == set(SCHEMAS) - {"code_complete"}
-    returns = corpus.tool_turns(rng, customer, ["return_open"], 150)
+    assert {d.checks[-1]["intent"] for d in drills} >= corpus.UNSAFE
+    returns = corpus.decision_turns(rng, customer, ["return_open"], 150)
     reasons = {
         c["arguments"]["reason"]
         for d in returns
