@@ -38,7 +38,7 @@ from transformers.cache_utils import DynamicCache
 
 from assistant.agent import spec
 from modelserver.chat.template import GENERATION_THINKING, render_chat
-from modelserver.demo import corpus
+from modelserver.demo import corpus, world
 from modelserver.demo import tokenizer as demo_tokenizer
 
 MAX_POSITIONS = 4096
@@ -404,6 +404,33 @@ def copy_rows(tok, rng: random.Random, count: int, *, as_targets: bool = False) 
     return rows
 
 
+def reason_rows(tok, rng: random.Random, count: int) -> list[Row]:
+    """Return-reason drills: a customer's return request, the eligibility call and its result,
+    then the `return_create` call, without the system prompt, with the loss on the reason alone.
+    In the dialogues the reason is one token of ~1,200 targets a step, ~1.4 times a step: every
+    checkpoint up to v14 chose it at chance (MODEL_CARD.md, v14)."""
+    rows: list[Row] = []
+    customer = world.make_customer(rng, rng.choice(["en", "zh"]))
+    while len(rows) < count:
+        (d,) = corpus.decision_turns(rng, customer, ["return_open"], 1)
+        call = d.checks[-1]
+        if call["tool"] != "return_create":  # nothing returnable: no reason to choose
+            continue
+        start = max(i for i, m in enumerate(d.messages) if m["role"] == "user")
+        prompt = render_chat(d.messages[start:-1])
+        target = corpus.target_text(d.messages[-1])
+        enc = tok.encode(prompt + target)
+        reason = call["arguments"]["reason"]
+        begin = len(prompt) + target.index(f'"reason": "{reason}"') + len('"reason": "')
+        labels = [-100] * len(enc.ids)
+        for i, (a, _end) in enumerate(enc.offsets):
+            if begin <= a < begin + len(reason) and i > 0:
+                labels[i - 1] = enc.ids[i]
+        n = len(enc.ids)
+        rows.append(Row(enc.ids, list(range(n)), [0] * n, labels, [-100] * n))
+    return rows
+
+
 def _copy_schedule(text: str) -> list[tuple[int, int]]:
     try:
         pairs = [tuple(int(x) for x in item.split(":")) for item in text.split(",") if item]
@@ -431,10 +458,11 @@ def step_batch(
     drill_only: tuple[int, int] = (0, 0),
     tool_drills: int = 0,
     drill_intents: list[str] = corpus.DRILL_INTENTS,
+    reasons: int = 0,
 ) -> Batch:
     """The batch of one step, generated from (seed, step) alone, so a resumed run sees the same
     data: one customer's conversations (plus `tool_drills` conversations of `drill_intents` cut
-    after their decision, and `copies` copying drills), or after every `fim_every` of those a
+    after their decision, `reasons` return-reason drills and `copies` copying drills), or after every `fim_every` of those a
     FIM batch; steps in the `drill_only` range [start, end) train copying drills alone."""
     if drill_only[0] <= step < drill_only[1]:
         rows = copy_rows(tok, random.Random(f"{seed}-drill-{step}"), DRILL_BATCH, as_targets=True)
@@ -445,6 +473,7 @@ def step_batch(
     group = corpus.customer_dialogues(rng, "train", dialogues)
     group += corpus.decision_turns(rng, group[0].customer, drill_intents, tool_drills)
     batch = chat_batches(tok, group)[0]
+    batch.rows += reason_rows(tok, random.Random(f"{seed}-reason-{step}"), reasons)
     batch.rows += copy_rows(tok, random.Random(f"{seed}-copy-{step}"), copies)
     return batch
 
@@ -500,6 +529,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=corpus.DRILL_INTENTS,
         help="the main intents of the tool drills, drawn evenly (default: all that call a tool, "
         "and the refusals)",
+    )
+    parser.add_argument(
+        "--reason-drills",
+        type=int,
+        default=0,
+        help="return-reason drills per chat step: a return request and its return_create "
+        "call alone, with the loss on the reason",
     )
     parser.add_argument(
         "--init",
@@ -603,6 +639,7 @@ def main(args: argparse.Namespace) -> int:
             args.drill_only,
             args.tool_drills,
             args.drill_intents,
+            args.reason_drills,
         )
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=args.bf16):
             sums = batch_loss(model, batch, pad_id, meter=meter)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
+import random
 from collections import Counter
 
 import pytest
@@ -103,6 +104,22 @@ def test_the_bias_update_moves_routing_toward_balance(tok):
     assert last < first / 2
 
 
+def test_reason_drills_put_the_loss_on_the_return_reason_alone(tok):
+    rows = train.reason_rows(tok, random.Random(1), 40)
+    seen = set()
+    for row in rows:
+        at = [i for i, label in enumerate(row.labels) if label != -100]
+        assert all(row.labels[i] == row.ids[i + 1] for i in at)  # next-token targets
+        reason = tok.decode([row.labels[i] for i in at])
+        assert reason in spec.RETURN_REASONS
+        text = tok.decode(row.ids, skip_special_tokens=False)
+        assert 'return_create\n```json\n{"order_number": ' in text
+        assert f'"reason": "{reason}"' in text
+        assert "### order_lookup" not in text  # no system prompt, no tools
+        seen.add(reason)
+    assert seen == set(spec.RETURN_REASONS)
+
+
 def _train_args(tmp_path, *extra: str) -> argparse.Namespace:
     parser = argparse.ArgumentParser()
     train.add_arguments(parser)
@@ -138,7 +155,7 @@ def test_train_demo_can_start_from_a_checkpoint_and_its_tokenizer(tmp_path):
     first, second = tmp_path / "first", tmp_path / "second"
     assert train.main(_train_args(first, "--steps", "1", "--drill-only", "0:1")) == 0
     # No learning and no bias updates: the weights that come out are the ones that went in.
-    frozen = ["--lr", "0", "--gamma", "0", "--tool-drills", "2"]
+    frozen = ["--lr", "0", "--gamma", "0", "--tool-drills", "2", "--reason-drills", "2"]
     init = ["--init", str(first / "out"), "--steps", "1", "--drill-only", "0:0", *frozen]
     assert train.main(_train_args(second, *init)) == 0
     assert (second / "out" / "tokenizer.json").read_text() == (
