@@ -29,8 +29,8 @@ from modelserver.demo.fim import fim_samples
 # A customer writes English, or Chinese with some conversations code-switched (mixed).
 LOCALES = [("en", 0.5), ("zh", 0.5)]
 ZH_LANGS = [("zh", 0.7), ("mixed", 0.3)]
-# Some conversations are in the other language than the customer's account (whose product names
-# stay in the account's language): the language of the reply follows the customer's words.
+# Some training conversations are in the other language than the customer's account (whose
+# product names stay in the account's language): the language of the reply follows the words.
 OTHER_LANGUAGE = 0.1
 # Conversations per customer: they share the system prompt, which training computes once.
 GROUP = 12
@@ -308,7 +308,7 @@ def dialogue(
     """One conversation: maybe a greeting, the main request, maybe a follow-up, maybe thanks."""
     if lang is None:
         lang = "en" if customer.lang == "en" else _weighted(rng, ZH_LANGS)
-        if rng.random() < OTHER_LANGUAGE:
+        if split == "train" and rng.random() < OTHER_LANGUAGE:
             lang = "zh" if lang == "en" else "en"
     intent = intent or _weighted(rng, list(MAIN_INTENTS.items()))
     b = _Builder(rng, customer, lang, split)
