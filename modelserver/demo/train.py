@@ -462,8 +462,9 @@ def step_batch(
 ) -> Batch:
     """The batch of one step, generated from (seed, step) alone, so a resumed run sees the same
     data: one customer's conversations (plus `tool_drills` conversations of `drill_intents` cut
-    after their decision, `reasons` return-reason drills and `copies` copying drills), or after every `fim_every` of those a
-    FIM batch; steps in the `drill_only` range [start, end) train copying drills alone."""
+    after their decision, `reasons` return-reason drills and `copies` copying drills), or after
+    every `fim_every` of those a FIM batch; steps in the `drill_only` range [start, end) train
+    copying drills alone."""
     if drill_only[0] <= step < drill_only[1]:
         rows = copy_rows(tok, random.Random(f"{seed}-drill-{step}"), DRILL_BATCH, as_targets=True)
         return Batch([], rows, "drill")

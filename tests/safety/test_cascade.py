@@ -1,11 +1,10 @@
 import dataclasses
 import hashlib
-import json
 
 import pytest
 
 from safety import alignment, policy
-from safety.datasets import APP_DATA
+from safety.datasets import load_category_seeds
 from safety.models import SafetyVerdict
 from safety.services import Verdict, check
 
@@ -246,11 +245,7 @@ def test_a_harmful_request_repeated_after_a_refusal_is_still_stopped(text):
 def test_chinese_harmful_requests_it_never_trained_on_are_stopped():
     # The dev rows of the hand-written seeds: neither trained nor calibrated on. The model
     # trained before Chinese harmful requests were in the seeds stopped 2 of these 9, this one 7.
-    rows = [
-        json.loads(line)
-        for line in (APP_DATA / "category_seeds.jsonl").read_text(encoding="utf-8").splitlines()
-    ]
-    held_out = [r["text"] for r in rows if r["lang"] == "zh" and r["split"] == "dev"]
+    held_out = [r.text for r in load_category_seeds() if r.lang == "zh" and r.split == "dev"]
     actions = {text: check(text, direction="input").action for text in held_out}
     stopped = [text for text, action in actions.items() if action in ("block", "escalate")]
     assert len(held_out) >= 9
