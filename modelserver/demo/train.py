@@ -128,6 +128,9 @@ class Batch:
     prefix: list[int]  # shared by every row (the system prompt and tools); may be empty
     rows: list[Row]
     kind: str = "chat"  # chat | fim | drill
+    # Return-reason drills (`reason_rows`): run without the prefix, their mean loss weighted on
+    # its own (`--reason-weight`), since among the rows' targets they are a few tokens in 2,000.
+    reasons: list[Row] = field(default_factory=list)
 
 
 def _branch_start(tok) -> list[int]:
@@ -323,6 +326,31 @@ def batch_loss(
     return LossSums(total, count, ctx_total, ctx_count)
 
 
+def step_loss(
+    model: DeepseekV3ForCausalLM,
+    batch: Batch,
+    pad_id: int,
+    context_weight: float,
+    reason_weight: float,
+    meter: LoadMeter | None = None,
+) -> tuple[torch.Tensor, dict]:
+    """The loss to descend on for `batch`, and its parts for the training log."""
+    sums = batch_loss(model, batch, pad_id, meter=meter)
+    # Per target token, so that the context weight is a share of the step's signal whatever the
+    # mix of the batch.
+    loss = (sums.target + context_weight * sums.context) / sums.n_target
+    figures = {
+        "loss": round(sums.target.item() / sums.n_target, 4),
+        "context_loss": round(sums.context.item() / max(sums.n_context, 1), 4),
+        "tokens": sums.n_target,
+    }
+    if batch.reasons:
+        reason = batch_loss(model, Batch([], batch.reasons), pad_id, meter=meter)
+        loss = loss + reason_weight * reason.target / reason.n_target
+        figures["reason_loss"] = round(reason.target.item() / reason.n_target, 4)
+    return loss, figures
+
+
 # --- load balancing (DeepSeek-V3 §2.1.2, auxiliary-loss-free) ---
 
 
@@ -408,7 +436,8 @@ def reason_rows(tok, rng: random.Random, count: int) -> list[Row]:
     """Return-reason drills: a customer's return request, the eligibility call and its result,
     then the `return_create` call, without the system prompt, with the loss on the reason alone.
     In the dialogues the reason is one token of ~1,200 targets a step, ~1.4 times a step: every
-    checkpoint up to v14 chose it at chance (MODEL_CARD.md, v14)."""
+    checkpoint up to v14 chose it at chance (MODEL_CARD.md, v14), and mixed into the rows'
+    targets these drills changed nothing (v15)."""
     rows: list[Row] = []
     customer = world.make_customer(rng, rng.choice(["en", "zh"]))
     while len(rows) < count:
@@ -474,7 +503,7 @@ def step_batch(
     group = corpus.customer_dialogues(rng, "train", dialogues)
     group += corpus.decision_turns(rng, group[0].customer, drill_intents, tool_drills)
     batch = chat_batches(tok, group)[0]
-    batch.rows += reason_rows(tok, random.Random(f"{seed}-reason-{step}"), reasons)
+    batch.reasons = reason_rows(tok, random.Random(f"{seed}-reason-{step}"), reasons)
     batch.rows += copy_rows(tok, random.Random(f"{seed}-copy-{step}"), copies)
     return batch
 
@@ -537,6 +566,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=0,
         help="return-reason drills per chat step: a return request and its return_create "
         "call alone, with the loss on the reason",
+    )
+    parser.add_argument(
+        "--reason-weight",
+        type=float,
+        default=1.0,
+        help="weight of the reason drills' mean loss, added to the step's loss per target token",
     )
     parser.add_argument(
         "--init",
@@ -643,10 +678,9 @@ def main(args: argparse.Namespace) -> int:
             args.reason_drills,
         )
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=args.bf16):
-            sums = batch_loss(model, batch, pad_id, meter=meter)
-        # Per target token, so that the context weight is a share of the step's signal whatever
-        # the mix of the batch.
-        loss = (sums.target + args.context_weight * sums.context) / sums.n_target
+            loss, figures = step_loss(
+                model, batch, pad_id, args.context_weight, args.reason_weight, meter
+            )
         opt.zero_grad(set_to_none=True)
         loss.backward()
         norm = torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -656,10 +690,8 @@ def main(args: argparse.Namespace) -> int:
         record = {
             "step": step + 1,
             "progress": round(progress(step + 1), 4),
-            "loss": round(sums.target.item() / sums.n_target, 4),
-            "context_loss": round(sums.context.item() / max(sums.n_context, 1), 4),
+            **figures,
             "kind": batch.kind,
-            "tokens": sums.n_target,
             "lr": round(opt.param_groups[0]["lr"], 6),
             "grad_norm": round(float(norm), 3),
             "load_max_over_mean": round(imbalance, 3),

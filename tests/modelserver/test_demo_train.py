@@ -120,6 +120,20 @@ def test_reason_drills_put_the_loss_on_the_return_reason_alone(tok):
     assert seen == set(spec.RETURN_REASONS)
 
 
+def test_reason_drills_run_without_the_prefix_and_weigh_in_on_their_own(tok):
+    batch = train.step_batch(tok, 0, 0, fim_every=10, fim_batch=2, dialogues=1, reasons=4)
+    assert len(batch.reasons) == 4 and batch.prefix  # the chat rows share the system prompt
+    model = tiny_model(tok).eval()
+    with torch.no_grad():
+        plain, figures = train.step_loss(model, batch, 2, context_weight=0.5, reason_weight=0.0)
+        weighted, _ = train.step_loss(model, batch, 2, context_weight=0.5, reason_weight=2.0)
+        # Alone and without a prefix, as `reason_rows` renders them: no system prompt.
+        alone = train.batch_loss(model, train.Batch([], batch.reasons), pad_id=2)
+    assert figures["reason_loss"] == pytest.approx(float(alone.target / alone.n_target), abs=1e-4)
+    assert float(weighted - plain) == pytest.approx(2.0 * figures["reason_loss"], rel=1e-3)
+    assert figures["reason_loss"] > 1.0  # untrained: a loss there is to lower
+
+
 def _train_args(tmp_path, *extra: str) -> argparse.Namespace:
     parser = argparse.ArgumentParser()
     train.add_arguments(parser)
