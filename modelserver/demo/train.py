@@ -27,7 +27,7 @@ import os
 import platform
 import random
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import NamedTuple
 
@@ -128,7 +128,7 @@ class Batch:
     prefix: list[int]  # shared by every row (the system prompt and tools); may be empty
     rows: list[Row]
     kind: str = "chat"  # chat | fim | drill
-    # Return-reason drills (`reason_rows`): run without the prefix, their mean loss weighted on
+    # Return-reason drills (`reason_rows`), after the same prefix: their mean loss is weighted on
     # its own (`--reason-weight`), since among the rows' targets they are a few tokens in 2,000.
     reasons: list[Row] = field(default_factory=list)
 
@@ -345,7 +345,7 @@ def step_loss(
         "tokens": sums.n_target,
     }
     if batch.reasons:
-        reason = batch_loss(model, Batch([], batch.reasons), pad_id, meter=meter)
+        reason = batch_loss(model, Batch(batch.prefix, batch.reasons), pad_id, meter=meter)
         loss = loss + reason_weight * reason.target / reason.n_target
         figures["reason_loss"] = round(reason.target.item() / reason.n_target, 4)
     return loss, figures
@@ -432,31 +432,32 @@ def copy_rows(tok, rng: random.Random, count: int, *, as_targets: bool = False) 
     return rows
 
 
-def reason_rows(tok, rng: random.Random, count: int) -> list[Row]:
-    """Return-reason drills: a customer's return request, the eligibility call and its result,
-    then the `return_create` call, without the system prompt, with the loss on the reason alone.
-    In the dialogues the reason is one token of ~1,200 targets a step, ~1.4 times a step: every
-    checkpoint up to v14 chose it at chance (MODEL_CARD.md, v14), and mixed into the rows'
-    targets these drills changed nothing (v15)."""
+def reason_rows(tok, rng: random.Random, customer: world.Customer, count: int) -> list[Row]:
+    """Return-reason drills: `customer`'s return requests cut at their `return_create` call,
+    packed as `dialogue_row` packs them (after the customer's system prompt, the batch's prefix),
+    with the loss on the reason alone. In the dialogues the reason is one token of ~2,000 targets
+    a step: every checkpoint up to v14 chose it at chance (MODEL_CARD.md, v14). Without the
+    system prompt these drills taught it there, but only a third of that carried over to the
+    serving context (v16's first 200 steps)."""
     rows: list[Row] = []
-    customer = world.make_customer(rng, rng.choice(["en", "zh"]))
     while len(rows) < count:
         (d,) = corpus.decision_turns(rng, customer, ["return_open"], 1)
         call = d.checks[-1]
         if call["tool"] != "return_create":  # nothing returnable: no reason to choose
             continue
-        start = max(i for i, m in enumerate(d.messages) if m["role"] == "user")
-        prompt = render_chat(d.messages[start:-1])
+        prefix_text = render_chat(d.messages[:1], spec.TOOLS, add_generation_prompt=False)
+        row = dialogue_row(tok, d.messages, prefix_text)
         target = corpus.target_text(d.messages[-1])
-        enc = tok.encode(prompt + target)
+        enc = tok.encode(target)
         reason = call["arguments"]["reason"]
-        begin = len(prompt) + target.index(f'"reason": "{reason}"') + len('"reason": "')
-        labels = [-100] * len(enc.ids)
-        for i, (a, _end) in enumerate(enc.offsets):
-            if begin <= a < begin + len(reason) and i > 0:
-                labels[i - 1] = enc.ids[i]
-        n = len(enc.ids)
-        rows.append(Row(enc.ids, list(range(n)), [0] * n, labels, [-100] * n))
+        begin = target.index(f'"reason": "{reason}"') + len('"reason": "')
+        # The call is the row's last branch: its k-th token is the target at this index + k.
+        first = len(row.ids) - len(enc.ids) - 1
+        labels = [-100] * len(row.ids)
+        for k, (a, _end) in enumerate(enc.offsets):
+            if begin <= a < begin + len(reason):
+                labels[first + k] = enc.ids[k]
+        rows.append(replace(row, labels=labels, context=[-100] * len(row.ids)))
     return rows
 
 
@@ -503,7 +504,9 @@ def step_batch(
     group = corpus.customer_dialogues(rng, "train", dialogues)
     group += corpus.decision_turns(rng, group[0].customer, drill_intents, tool_drills)
     batch = chat_batches(tok, group)[0]
-    batch.reasons = reason_rows(tok, random.Random(f"{seed}-reason-{step}"), reasons)
+    batch.reasons = reason_rows(
+        tok, random.Random(f"{seed}-reason-{step}"), group[0].customer, reasons
+    )
     batch.rows += copy_rows(tok, random.Random(f"{seed}-copy-{step}"), copies)
     return batch
 
@@ -564,8 +567,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--reason-drills",
         type=int,
         default=0,
-        help="return-reason drills per chat step: a return request and its return_create "
-        "call alone, with the loss on the reason",
+        help="return-reason drills per chat step: the step's customer's return requests cut "
+        "at their return_create call, with the loss on the reason alone",
     )
     parser.add_argument(
         "--reason-weight",

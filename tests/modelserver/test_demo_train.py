@@ -14,9 +14,9 @@ import torch.nn.functional as F
 from transformers import DeepseekV3ForCausalLM
 
 from assistant.agent import spec
-from modelserver.chat.template import GENERATION_THINKING, render_chat
+from modelserver.chat.template import CALLS_END, GENERATION_THINKING, TOOL_SEP, render_chat
 from modelserver.chat.tokenizer import EOS
-from modelserver.demo import corpus, evaluate, train
+from modelserver.demo import corpus, evaluate, train, world
 from modelserver.demo import tokenizer as demo_tokenizer
 
 
@@ -105,30 +105,33 @@ def test_the_bias_update_moves_routing_toward_balance(tok):
 
 
 def test_reason_drills_put_the_loss_on_the_return_reason_alone(tok):
-    rows = train.reason_rows(tok, random.Random(1), 40)
+    customer = world.make_customer(random.Random(3), "en")
+    rows = train.reason_rows(tok, random.Random(1), customer, 40)
     seen = set()
     for row in rows:
         at = [i for i, label in enumerate(row.labels) if label != -100]
         assert all(row.labels[i] == row.ids[i + 1] for i in at)  # next-token targets
+        assert set(row.context) == {-100}
         reason = tok.decode([row.labels[i] for i in at])
         assert reason in spec.RETURN_REASONS
         text = tok.decode(row.ids, skip_special_tokens=False)
-        assert 'return_create\n```json\n{"order_number": ' in text
-        assert f'"reason": "{reason}"' in text
-        assert "### order_lookup" not in text  # no system prompt, no tools
+        last_call = text.rsplit(TOOL_SEP, 1)[1]  # the row ends with the return_create call
+        assert last_call.startswith("return_create") and last_call.endswith(CALLS_END + EOS)
+        assert f'"reason": "{reason}"' in last_call
+        assert "### order_lookup" not in text  # the system prompt and tools are the prefix
         seen.add(reason)
     assert seen == set(spec.RETURN_REASONS)
 
 
-def test_reason_drills_run_without_the_prefix_and_weigh_in_on_their_own(tok):
+def test_reason_drills_follow_the_steps_prefix_and_weigh_in_on_their_own(tok):
     batch = train.step_batch(tok, 0, 0, fim_every=10, fim_batch=2, dialogues=1, reasons=4)
-    assert len(batch.reasons) == 4 and batch.prefix  # the chat rows share the system prompt
+    assert len(batch.reasons) == 4
     model = tiny_model(tok).eval()
     with torch.no_grad():
         plain, figures = train.step_loss(model, batch, 2, context_weight=0.5, reason_weight=0.0)
         weighted, _ = train.step_loss(model, batch, 2, context_weight=0.5, reason_weight=2.0)
-        # Alone and without a prefix, as `reason_rows` renders them: no system prompt.
-        alone = train.batch_loss(model, train.Batch([], batch.reasons), pad_id=2)
+        # After the customer's system prompt, as served (the rows hold none: see above).
+        alone = train.batch_loss(model, train.Batch(batch.prefix, batch.reasons), pad_id=2)
     assert figures["reason_loss"] == pytest.approx(float(alone.target / alone.n_target), abs=1e-4)
     assert float(weighted - plain) == pytest.approx(2.0 * figures["reason_loss"], rel=1e-3)
     assert figures["reason_loss"] > 1.0  # untrained: a loss there is to lower
