@@ -111,7 +111,12 @@ def complete_code(*, prefix: str, suffix: str, max_tokens: int, temperature: flo
 
 
 async def stream_chat(
-    *, messages: list[dict], tools: list[dict], max_tokens: int, model: str
+    *,
+    messages: list[dict],
+    tools: list[dict],
+    max_tokens: int,
+    model: str,
+    tool_choice: str = "auto",
 ) -> AsyncIterator:
     """Stream one chat completion's chunks from `model` (the base model or an adapter's name).
     Retries happen only before the first chunk, so nothing the customer has seen is ever
@@ -127,7 +132,7 @@ async def stream_chat(
                 model=model,
                 messages=messages,
                 tools=tools,
-                tool_choice="auto",
+                tool_choice=tool_choice,
                 stream=True,
                 stream_options={"include_usage": True},
                 temperature=0,

@@ -88,7 +88,10 @@ async def reply(*, conversation: Conversation, customer: Customer | None) -> Asy
     ctx = ToolContext(customer=customer, conversation=conversation)
     serving = await sync_to_async(serving_model)()
     handed_off = False
-    for _ in range(settings.AGENT_MAX_STEPS):
+    for step in range(settings.AGENT_MAX_STEPS):
+        # The last step may not call a tool: the model answers from the results it has (a model
+        # that repeats a call which found nothing would otherwise end the turn with no answer).
+        last = step == settings.AGENT_MAX_STEPS - 1
         message = await sync_to_async(conv_services.assistant_message_start)(
             conversation=conversation, model=settings.MODEL_NAME, adapter=serving.adapter
         )
@@ -101,6 +104,7 @@ async def reply(*, conversation: Conversation, customer: Customer | None) -> Asy
                 tools=spec.TOOLS,
                 max_tokens=settings.AGENT_MAX_TOKENS,
                 model=serving.name,
+                tool_choice="none" if last else "auto",
             ):
                 usage = chunk.usage or usage
                 if not chunk.choices:
@@ -244,7 +248,8 @@ def _store_refusal(conversation: Conversation, verdict, locale: str) -> Message:
 
 
 def _store_degraded(conversation: Conversation, locale: str) -> Message:
-    """The step limit was reached without a final answer: say so and hand over."""
+    """The step limit was reached without a final answer (a model server that ignored
+    `tool_choice="none"` on the last step): say so and hand over."""
     message = Message.objects.create(
         conversation=conversation, role=Message.Role.ASSISTANT, content=DEGRADED[locale]
     )

@@ -53,11 +53,6 @@ def test_a_customer_asks_for_an_orders_status_and_sees_the_streamed_answer_and_t
     screenshot(page, f"widget-order-status-{locale[:2]}")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the demo model opens the return with another reason than 'damaged' for 'it arrived "
-    "broken' (issue #6)",
-)
 def test_a_customer_opens_a_return_from_the_widget_and_sees_its_rma_number(page, live, shop):
     customer = make_customer()
     order = make_recent_delivery(

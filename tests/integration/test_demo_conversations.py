@@ -9,13 +9,17 @@ before the model sees it; either way nothing of that order may reach the
 customer. Whether the tool itself can see other customers' orders is tested in
 tests/agent/test_tools.py."""
 
+import asyncio
 import json
+import uuid
 from collections.abc import Iterator
 
 import pytest
 
+from assistant.agent import loop
 from assistant.agent.loop import REFUSAL
 from assistant.conversations.models import Conversation, ToolCall
+from assistant.conversations.services import conversation_start, message_post_user
 from assistant.shop.models import Order, ReturnRequest
 from modelserver.demo.evaluate import is_refusal
 from tests.factories import make_customer, make_recent_delivery
@@ -120,11 +124,6 @@ def test_another_customers_order_is_not_found_and_nothing_of_it_reaches_the_cust
         assert answer in refusals or is_refusal(answer), what_the_model_did(conversation_id, events)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the demo model opens the return with another reason than 'damaged' for 'it arrived "
-    "broken' and names another item (issue #6)",
-)
 def test_a_return_is_created_end_to_end_for_the_customers_own_item(web):
     customer = make_customer()
     order = make_recent_delivery(
@@ -143,3 +142,32 @@ def test_a_return_is_created_end_to_end_for_the_customers_own_item(web):
     assert rma.reason == ReturnRequest.Reason.DAMAGED, what_the_model_did(conversation_id, events)
     answer = [data["content"] for name, data in events if name == "message"][-1]
     assert rma.rma_number in answer and "Portable SSD 1TB" in answer
+
+
+def test_at_the_step_limit_no_tool_runs_and_the_model_has_the_last_word(demo_model, settings):
+    """The agent's last step offers the model no tool call (`tool_choice="none"`), so a turn
+    ends with the model's answer from the results it has, not with a tool result and no answer.
+    With a limit of one step, the order the model would look up is not looked up."""
+    settings.MODEL_SERVER_URL, settings.MODEL_NAME = demo_model.url, "demo"
+    settings.AGENT_MAX_STEPS = 1
+    loop.llm.async_client.cache_clear()
+    customer = make_customer()
+    order = make_recent_delivery(customer, "153824", name="Trail Running Shoes")
+    conversation = conversation_start(customer=customer, visitor_id=uuid.uuid4(), locale="en")
+    message_post_user(
+        conversation=conversation, content=f"What's the status of order {order.number}?"
+    )
+
+    async def reply() -> list[dict]:
+        return [e async for e in loop.reply(conversation=conversation, customer=customer)]
+
+    try:
+        events = asyncio.run(reply())
+    finally:
+        loop.llm.async_client.cache_clear()
+    assert not ToolCall.objects.filter(conversation=conversation).exists(), events
+    assert not any(m.tool_calls for m in conversation.messages.filter(role="assistant"))
+    final = events[-1]
+    assert final["event"] == "message", events
+    # Whatever it wrote passed the safety layer like any answer; it is not the step-limit notice.
+    assert final["data"]["content"].strip() and final["data"]["content"] != loop.DEGRADED["en"]
