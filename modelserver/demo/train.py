@@ -439,13 +439,14 @@ def reason_rows(tok, rng: random.Random, customer: world.Customer, count: int) -
     a step: every checkpoint up to v14 chose it at chance (MODEL_CARD.md, v14). Without the
     system prompt these drills taught it there, but only a third of that carried over to the
     serving context (v16's first 200 steps)."""
+    system = [{"role": "system", "content": customer.system_prompt()}]
+    prefix_text = render_chat(system, spec.TOOLS, add_generation_prompt=False)
     rows: list[Row] = []
     while len(rows) < count:
         (d,) = corpus.decision_turns(rng, customer, ["return_open"], 1)
         call = d.checks[-1]
         if call["tool"] != "return_create":  # nothing returnable: no reason to choose
             continue
-        prefix_text = render_chat(d.messages[:1], spec.TOOLS, add_generation_prompt=False)
         row = dialogue_row(tok, d.messages, prefix_text)
         target = corpus.target_text(d.messages[-1])
         enc = tok.encode(target)
