@@ -403,7 +403,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", required=True, help="JSONL file to write")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--dialogues", type=int, default=1000)
-    parser.add_argument("--split", choices=["train", "held_out"], default="train")
+    parser.add_argument("--split", choices=phrases.SPLITS, default="train")
 
 
 def main(args: argparse.Namespace) -> int:

@@ -1,7 +1,8 @@
 """`python -m modelserver eval-demo [--json] [--model DIR]`: the demo model on held-out data.
 
-Dialogues are generated from the held-out phrasing templates only (`phrases.INTENTS[...]
-["held_out"]`, never used in training) with a seed training does not use; FIM samples come from
+Dialogues are generated from held-out phrasing templates only (`phrases.INTENTS[...]
+["held_out"]`, or with `--split test` the `test` ones; training uses neither) with a seed
+training does not use; FIM samples come from
 standard-library files held out of training. For every assistant turn the model is given the gold
 conversation so far and decodes greedily (transformers `DeepseekV3ForCausalLM`, fp32, the shared
 system-prompt prefix computed once per customer); its output is read with the server's parser.
@@ -144,17 +145,17 @@ def is_refusal(content: str | None) -> bool:
 
 
 def held_out_dialogues(
-    per_intent: int, intents: list[str] | None = None
+    per_intent: int, intents: list[str] | None = None, split: str = "held_out"
 ) -> dict[str, list[corpus.Dialogue]]:
     """Per language, `per_intent` dialogues for each main intent (or each of `intents`), from
-    held-out templates."""
+    the `split` set of held-out templates."""
     rng = random.Random(EVAL_SEED)
     out: dict[str, list[corpus.Dialogue]] = {lang: [] for lang in LANGS}
     for lang in LANGS:
         for intent in intents or corpus.MAIN_INTENTS:
             customer = world.make_customer(rng, phrases.base_lang(lang))
             for _ in range(per_intent):
-                out[lang].append(corpus.dialogue(rng, customer, "held_out", intent, lang=lang))
+                out[lang].append(corpus.dialogue(rng, customer, split, intent, lang=lang))
     return out
 
 
@@ -258,15 +259,16 @@ def run(
     fim: int,
     log_path: Path | None = None,
     intents: list[str] | None = None,
+    split: str = "held_out",
 ) -> dict:
     tok = Tokenizer.from_file(str(model_dir / "tokenizer.json"))
     model = DeepseekV3ForCausalLM.from_pretrained(model_dir, dtype=torch.float32).eval()
     gen = Greedy(model, tok)
-    data = held_out_dialogues(per_intent, intents)
+    data = held_out_dialogues(per_intent, intents, split)
     log = log_path.open("w", encoding="utf-8") if log_path else None
     result: dict = {
         "decoding": "greedy, transformers DeepseekV3ForCausalLM, fp32, CPU",
-        "held_out": "phrasing templates and stdlib files never used in training",
+        "held_out": f"phrasing templates ({split}) and stdlib files never used in training",
     }
     for lang in LANGS:
         result[lang] = evaluate_dialogues(gen, data[lang], log)
@@ -289,6 +291,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         type=corpus.intent_list,
         help="only these main intents, comma-separated (default: all), e.g. return_open",
     )
+    parser.add_argument(
+        "--split",
+        choices=phrases.HELD_OUT,
+        default="held_out",
+        help="which held-out phrasing set (test: the one no data change has looked at)",
+    )
     parser.add_argument("--fim", type=int, default=60, help="held-out FIM samples")
     parser.add_argument("--log", type=Path, help="write every turn's output here (JSONL)")
     parser.add_argument(
@@ -303,11 +311,11 @@ def main(args: argparse.Namespace) -> int:
         )
         return 2
     torch.manual_seed(0)
-    result = run(args.model, args.per_intent, args.fim, args.log, args.intents)
+    result = run(args.model, args.per_intent, args.fim, args.log, args.intents, args.split)
     if args.write:
         path = args.model / "metrics.json"
         metrics = json.loads(path.read_text()) if path.exists() else {}
-        metrics["evaluation"] = result
+        metrics["evaluation" if args.split == "held_out" else f"evaluation_{args.split}"] = result
         path.write_text(json.dumps(metrics, indent=2, ensure_ascii=False) + "\n")
     if args.json:
         print(json.dumps(result, indent=2, ensure_ascii=False))

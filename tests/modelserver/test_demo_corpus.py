@@ -30,7 +30,7 @@ def test_the_corpus_is_the_same_for_the_same_seed_and_differs_for_another():
 
 def test_every_tool_call_matches_its_tool_schema_and_the_evaluation_key(training):
     calls = 0
-    for d in training + corpus.dialogues(0, 200, "held_out"):
+    for d in training + corpus.dialogues(0, 200, "held_out") + corpus.dialogues(0, 200, "test"):
         checks = {c["index"]: c for c in d.checks}
         for i, m in enumerate(d.messages):
             for call in m.get("tool_calls") or []:
@@ -101,13 +101,13 @@ def _pattern(template: str) -> re.Pattern:
 
 
 def test_held_out_phrasings_never_occur_in_training(training):
-    held_out, trained = [], set()
+    held_out = []
     for intent, by_lang in phrases.INTENTS.items():
         for templates in by_lang.values():
-            assert templates["held_out"], intent
-            assert not set(templates["held_out"]) & set(templates["train"])
-            held_out += templates["held_out"]
-            trained |= set(templates["train"])
+            for split in phrases.HELD_OUT:
+                assert templates[split], intent
+                assert not set(templates[split]) & set(templates["train"])
+                held_out += templates[split]
     patterns = [_pattern(t) for t in held_out]
     users = [m["content"] for d in training for m in d.messages if m["role"] == "user"]
     for text in users:
@@ -176,7 +176,8 @@ def test_composed_requests_fill_the_slots_of_their_intent_and_are_never_a_held_o
         _pattern(t)
         for by_lang in phrases.INTENTS.values()
         for templates in by_lang.values()
-        for t in templates["held_out"]
+        for split in phrases.HELD_OUT
+        for t in templates[split]
     ]
     for intent in sorted(phrases.COMPOSED):  # a set: sorted, so the draws are the same each run
         for lang in ("en", "zh", "mixed"):

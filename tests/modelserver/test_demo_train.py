@@ -16,7 +16,7 @@ from transformers import DeepseekV3ForCausalLM
 from assistant.agent import spec
 from modelserver.chat.template import CALLS_END, GENERATION_THINKING, TOOL_SEP, render_chat
 from modelserver.chat.tokenizer import EOS
-from modelserver.demo import corpus, evaluate, train, world
+from modelserver.demo import corpus, evaluate, phrases, train, world
 from modelserver.demo import tokenizer as demo_tokenizer
 
 
@@ -244,3 +244,16 @@ def test_the_evaluation_can_be_narrowed_to_some_intents():
         assert len(data[lang]) == 2
         main = [c["intent"] for d in data[lang] for c in d.checks if "tool" in c]
         assert main and set(main) == {"return_open"}
+
+
+def test_the_evaluation_draws_each_requests_phrasing_from_the_chosen_held_out_set():
+    for split in phrases.HELD_OUT:
+        data = evaluate.held_out_dialogues(4, ["handoff"], split)
+        for lang in ("en", "zh"):  # mixed code-switches the Chinese templates' words
+            requests = {
+                d.messages[c["index"] - 1]["content"]
+                for d in data[lang]
+                for c in d.checks
+                if c.get("tool") == "handoff_to_human"
+            }
+            assert requests and requests <= set(phrases.templates("handoff", lang, split))
