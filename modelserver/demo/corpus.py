@@ -32,6 +32,9 @@ ZH_LANGS = [("zh", 0.7), ("mixed", 0.3)]
 # Some training conversations are in the other language than the customer's account (whose
 # product names stay in the account's language): the language of the reply follows the words.
 OTHER_LANGUAGE = 0.1
+# Some training conversations go on to a return after their first request: a model that saw
+# returns only as the first request checked eligibility there and never opened one.
+RETURN_AFTER = 0.12
 # Conversations per customer: they share the system prompt, which training computes once.
 GROUP = 12
 MAIN_INTENTS = {  # relative frequency of a dialogue's main request
@@ -319,6 +322,8 @@ def dialogue(
         b.chat(intent)
     else:
         episode()
+    if split == "train" and intent != "return_open" and rng.random() < RETURN_AFTER:
+        b.return_open()
     if b.d.order is not None and rng.random() < 0.35:
         b.follow_up()
     if rng.random() < 0.2:

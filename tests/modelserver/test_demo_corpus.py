@@ -61,6 +61,19 @@ def test_some_customers_write_in_another_language_than_their_account_and_are_ans
                 assert re.search(r"[\u4e00-\u9fff]", m["content"]), m["content"]
 
 
+def test_some_conversations_open_a_return_after_another_request_and_only_in_training(training):
+    def late_returns(dialogues):
+        return [
+            d
+            for d in dialogues
+            if any(c.get("tool") == "return_create" for c in d.checks)
+            and any("tool" in c and c["intent"] != "return_open" for c in d.checks)
+        ]
+
+    assert len(late_returns(training)) > 0.02 * len(training)
+    assert not late_returns(corpus.dialogues(0, 300, "held_out"))
+
+
 def test_answers_after_a_tool_result_quote_its_facts(training):
     """The evaluation's groundedness check is satisfiable: references contain their facts."""
     checked = 0
