@@ -74,8 +74,14 @@ FIRST_TOOL = {
     "policy": None,
     "track_followup": "shipment_track",
     "return_check_followup": "return_eligibility",
+    # return_create straight away where the conversation has checked the order's eligibility
+    "return_open_followup": "return_eligibility",
 }
 UNSAFE = {"injection_refuse", "harmful"}
+# Requests about the order a conversation is already about, without its number; they follow
+# one of FOLLOWED.
+FOLLOW_UPS = ["track_followup", "return_check_followup", "return_open_followup"]
+FOLLOWED = ["order_status", "track", "return_check"]
 
 
 @dataclass
@@ -98,9 +104,14 @@ class _Builder:
         system = {"role": "system", "content": self.customer.system_prompt()}
         self.d = Dialogue(lang, self.customer, [system])
         self.calls = 0
+        self.checked: dict[str, dict] = {}  # order number -> its eligibility result
 
-    def user(self, intent: str, **slots: str) -> None:
-        template = self.rng.choice(phrases.templates(intent, self.lang, self.split))
+    def user(self, intent: str, naming_item: bool = False, **slots: str) -> None:
+        """A customer message of `intent`; `naming_item`: only templates with an {item} slot."""
+        choices = phrases.templates(intent, self.lang, self.split)
+        if naming_item:
+            choices = [t for t in choices if "{item}" in t]
+        template = self.rng.choice(choices)
         if self.split == "train" and intent in phrases.COMPOSED and self.rng.random() < 0.5:
             template = phrases.composed(intent, self.lang, self.rng)
         if self.split == "train":
@@ -182,6 +193,7 @@ class _Builder:
     def _eligibility(self, intent: str, order: world.Order) -> dict:
         result = world.eligibility_result(order, self.customer)
         self.call(intent, "return_eligibility", {"order_number": order.number}, result)
+        self.checked[order.number] = result
         return result
 
     def _eligibility_answer(self, intent: str, order: world.Order, result: dict) -> None:
@@ -196,16 +208,28 @@ class _Builder:
         self.d.order = order
 
     def return_open(self) -> None:
-        order = world.make_order(self.rng, self.customer, status="delivered")
+        self._open_return(
+            "return_open", world.make_order(self.rng, self.customer, status="delivered")
+        )
+
+    def _open_return(self, intent: str, order: world.Order) -> None:
+        """The customer asks to return one item of `order` (by number unless it is a follow-up):
+        check its eligibility unless this conversation has, then open the return or say why not."""
         target = self.rng.choice(order.items)
         reason = self.rng.choice(spec.RETURN_REASONS)
         why = self.rng.choice(phrases.WHY[reason][phrases.base_lang(self.lang)])
-        self.user("return_open", order=self.ref(order.number), item=target.name, why=why)
-        result = self._eligibility("return_open", order)
+        self.user(
+            intent,
+            naming_item=len(order.items) > 1,
+            order=self.ref(order.number),
+            item=target.name,
+            why=why,
+        )
+        result = self.checked.get(order.number) or self._eligibility(intent, order)
         rows = {row["sku"]: row for row in result["items"]}
         row = rows[target.sku]
         if not row["eligible"]:
-            self.answer("return_open", answers.not_returnable(row, self.lang), [row["reason"]])
+            self.answer(intent, answers.not_returnable(row, self.lang), [row["reason"]])
             return
         arguments: dict = {"order_number": order.number, "reason": reason}
         if sum(r["eligible"] for r in rows.values()) > 1:  # the tool wants items only then
@@ -214,9 +238,9 @@ class _Builder:
             f"RMA-{order.number}-1", order, "requested", reason, [target], self.customer.today
         )
         created = world.return_create_result(ret)
-        self.call("return_open", "return_create", arguments, created)
+        self.call(intent, "return_create", arguments, created)
         self.answer(
-            "return_open", answers.return_created(created, self.lang), [ret.rma_number, "requested"]
+            intent, answers.return_created(created, self.lang), [ret.rma_number, "requested"]
         )
 
     def return_status_rma(self) -> None:
@@ -285,16 +309,19 @@ class _Builder:
         facts = [str(self.customer.window_days)] if intent == "policy" else []
         self.answer(intent, answers.smalltalk(intent, self.lang, self.customer), facts)
 
-    def follow_up(self) -> None:
-        """A question about the same order without its number: the model must carry it over."""
+    def follow_up(self, kind: str | None = None) -> None:
+        """A request about the same order without its number (one of FOLLOW_UPS): the model must
+        carry the number over. After an eligibility check the customer may open the return."""
         order = self.d.order
-        if self.rng.random() < 0.5:
-            self.user("track_followup")
-            self._track("track_followup", order)
+        kind = kind or self.rng.choice(FOLLOW_UPS)
+        if kind == "track_followup":
+            self.user(kind)
+            self._track(kind, order)
+        elif kind == "return_check_followup":
+            self.user(kind)
+            self._eligibility_answer(kind, order, self._eligibility(kind, order))
         else:
-            self.user("return_check_followup")
-            result = self._eligibility("return_check_followup", order)
-            self._eligibility_answer("return_check_followup", order, result)
+            self._open_return(kind, order)
 
 
 def _weighted(rng: random.Random, pairs: list[tuple[str, float]]) -> str:
@@ -308,7 +335,11 @@ def dialogue(
     intent: str | None = None,
     lang: str | None = None,
 ) -> Dialogue:
-    """One conversation: maybe a greeting, the main request, maybe a follow-up, maybe thanks."""
+    """One conversation: maybe a greeting, the main request, maybe a follow-up, maybe thanks.
+    `intent` is the main request's, or one of FOLLOW_UPS to have that follow one of FOLLOWED."""
+    follow = None
+    if intent in FOLLOW_UPS:
+        intent, follow = rng.choice(FOLLOWED), intent
     if lang is None:
         lang = "en" if customer.lang == "en" else _weighted(rng, ZH_LANGS)
         if split == "train" and rng.random() < OTHER_LANGUAGE:
@@ -324,8 +355,12 @@ def dialogue(
         episode()
     if split == "train" and intent != "return_open" and rng.random() < RETURN_AFTER:
         b.return_open()
-    if b.d.order is not None and rng.random() < 0.35:
-        b.follow_up()
+    if b.d.order is not None and (follow or rng.random() < 0.35):
+        if follow == "return_open_followup" and rng.random() < 0.5:
+            b.follow_up("return_check_followup")  # "Can I return it?" then "Please do."
+        b.follow_up(follow)
+        if b.d.checks[-1]["intent"] == "return_check_followup" and rng.random() < 0.3:
+            b.follow_up("return_open_followup")
     if rng.random() < 0.2:
         b.chat("thanks")
     return b.d
@@ -339,8 +374,8 @@ def customer_dialogues(rng: random.Random, split: str, count: int = GROUP) -> li
 
 # The main intents whose first step calls a tool.
 TOOL_INTENTS = [intent for intent in MAIN_INTENTS if FIRST_TOOL[intent]]
-# The intents of decision drills: every tool call, and the refusals.
-DRILL_INTENTS = TOOL_INTENTS + sorted(UNSAFE)
+# The intents of decision drills: every tool call, follow-ups included, and the refusals.
+DRILL_INTENTS = TOOL_INTENTS + FOLLOW_UPS + sorted(UNSAFE)
 
 
 def decision_turns(
@@ -352,10 +387,12 @@ def decision_turns(
     varied: drilling one request teaches the model to make it for similar ones (MODEL_CARD.md,
     v9)."""
     out = []
-    for _ in range(count):
+    while len(out) < count:
         intent = rng.choice(intents)
         d = dialogue(rng, customer, "train", intent)
         own = [c for c in d.checks if c["intent"] == intent]
+        if not own:  # a follow-up after an order that was not found
+            continue
         calls = [c for c in own if "tool" in c]
         last = calls[-1] if calls else own[0]
         d.messages = d.messages[: last["index"] + 1]
@@ -397,10 +434,12 @@ def fim_examples(seed: int | str, count: int, split: str = "train") -> list[tupl
 
 
 def intent_list(text: str) -> list[str]:
-    """A command-line list of main intents, comma-separated."""
+    """A command-line list of main intents or follow-ups, comma-separated."""
     intents = text.split(",")
-    if not set(intents) <= set(MAIN_INTENTS):
-        raise argparse.ArgumentTypeError(f"choose from {', '.join(MAIN_INTENTS)}, not {text!r}")
+    if not set(intents) <= set(MAIN_INTENTS) | set(FOLLOW_UPS):
+        raise argparse.ArgumentTypeError(
+            f"choose from {', '.join([*MAIN_INTENTS, *FOLLOW_UPS])}, not {text!r}"
+        )
     return intents
 
 

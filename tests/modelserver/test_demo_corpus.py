@@ -66,12 +66,37 @@ def test_some_conversations_open_a_return_after_another_request_and_only_in_trai
         return [
             d
             for d in dialogues
-            if any(c.get("tool") == "return_create" for c in d.checks)
+            if any(
+                c.get("tool") == "return_create" and c["intent"] == "return_open" for c in d.checks
+            )
             and any("tool" in c and c["intent"] != "return_open" for c in d.checks)
         ]
 
     assert len(late_returns(training)) > 0.02 * len(training)
     assert not late_returns(corpus.dialogues(0, 300, "held_out"))
+
+
+def test_a_return_asked_for_in_a_follow_up_is_opened_for_the_conversations_order(training):
+    """After "Can I return it?" the customer's "Yes please, return it" is a return_create for
+    the order already checked, with no second eligibility check; otherwise it checks first."""
+    opened = 0
+    for d in training + corpus.dialogues(0, 300, "held_out"):
+        checks = [c for c in d.checks if c["intent"] == "return_open_followup"]
+        if not checks:
+            continue
+        calls = [c for c in checks if "tool" in c]
+        earlier = [c for c in d.checks if "tool" in c and c["index"] < checks[0]["index"]]
+        number = earlier[0]["arguments"]["order_number"]
+        assert all(c["arguments"]["order_number"] == number for c in calls)
+        already_checked = any(
+            c["tool"] == "return_eligibility" and c["arguments"]["order_number"] == number
+            for c in earlier
+        )
+        assert (calls[:1] and calls[0]["tool"]) == (
+            "return_create" if already_checked else "return_eligibility"
+        ) or not calls
+        opened += any(c["tool"] == "return_create" for c in calls)
+    assert opened > 5
 
 
 def test_answers_after_a_tool_result_quote_its_facts(training):
@@ -150,6 +175,9 @@ def test_decision_drills_end_at_their_intents_last_call_or_refusal_and_cover_eve
         if d.checks[-1]["intent"] in corpus.UNSAFE:
             assert last["role"] == "assistant" and not last.get("tool_calls")
             assert not any(m.get("tool_calls") for m in d.messages)
+        elif d.checks[-1]["intent"] == "return_open_followup" and "tool" not in d.checks[-1]:
+            # the conversation has checked the order: nothing to call for an item it can't return
+            assert "cannot be returned" in last["content"] or "不能退货" in last["content"]
         else:
             assert last["role"] == "assistant" and last["tool_calls"]
             assert "tool" in d.checks[-1]
