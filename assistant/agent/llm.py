@@ -29,8 +29,9 @@ class ModelUnavailable(Exception):
     """The model server cannot answer now (down, overloaded, or the breaker is open)."""
 
 
-def _timeout() -> httpx.Timeout:
-    return httpx.Timeout(
+def _timeout() -> openai.Timeout:
+    # The client's own Timeout class: openai 3.x runs on httpx2 and rejects httpx's.
+    return openai.Timeout(
         settings.MODEL_SERVER_TIMEOUT, connect=settings.MODEL_SERVER_CONNECT_TIMEOUT
     )
 
