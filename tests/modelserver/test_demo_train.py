@@ -71,9 +71,11 @@ def test_context_labels_teach_the_conversation_itself_never_a_branch(tok, dialog
 def test_a_few_steps_on_a_tiny_config_lower_the_loss(tok, dialogues):
     model = tiny_model(tok)
     [batch] = train.chat_batches(tok, dialogues)
-    opt = torch.optim.AdamW(model.parameters(), lr=1e-2)
+    # At 1e-2 the loss spiked at the sixth step on some batches (4.6 -> 6.0): the assertion
+    # then measured the spike, not whether training lowers the loss.
+    opt = torch.optim.AdamW(model.parameters(), lr=3e-3)
     losses = []
-    for _ in range(6):
+    for _ in range(8):
         total, n, _, _ = train.batch_loss(model, batch, pad_id=2)
         loss = total / n
         opt.zero_grad()
