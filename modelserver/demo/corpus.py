@@ -54,7 +54,7 @@ MAIN_INTENTS = {  # relative frequency of a dialogue's main request
     "bot": 3,
     "policy": 4,
 }
-# Which tool each intent's first step calls (None: answer directly); the evaluation's key.
+# Which tool each main intent's first step calls (None: answer directly).
 FIRST_TOOL = {
     "order_status": "order_lookup",
     "recent_orders": "order_lookup",
@@ -72,10 +72,6 @@ FIRST_TOOL = {
     "thanks": None,
     "bot": None,
     "policy": None,
-    "track_followup": "shipment_track",
-    "return_check_followup": "return_eligibility",
-    # return_create straight away where the conversation has checked the order's eligibility
-    "return_open_followup": "return_eligibility",
 }
 UNSAFE = {"injection_refuse", "harmful"}
 # Requests about the order a conversation is already about, without its number; they follow
