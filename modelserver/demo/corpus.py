@@ -220,6 +220,7 @@ class _Builder:
             order=self.ref(order.number),
             item=target.name,
             why=why,
+            Why=why[:1].upper() + why[1:],
         )
         result = self.checked.get(order.number) or self._eligibility(intent, order)
         rows = {row["sku"]: row for row in result["items"]}

@@ -5,7 +5,8 @@ Each intent has `train` templates and two held-out sets, which training never se
 the evaluation's default (`modelserver.demo.evaluate`), and `test`, written at v18. By then the
 `held_out` misses had steered 17 rounds of data changes, so `test` is the set no change has looked
 at (`eval-demo --split test`). Slots: {order} (an order reference), {item} (a product
-name), {why} (a return reason in words), {rma} (a return number).
+name), {why} (a return reason in words; {Why} capitalised, opening a sentence), {rma} (a return
+number).
 """
 
 from __future__ import annotations
@@ -178,7 +179,7 @@ INTENTS: dict[str, T] = {
         "en": {
             "train": [
                 "I want to return the {item} from order {order}, {why}.",
-                "Please start a return for the {item} (order {order}). {why}.",
+                "Please start a return for the {item} (order {order}). {Why}.",
                 "I'd like to send back the {item} from order {order} because {why}.",
                 "Return request: order {order}, {item}, {why}.",
                 "How do I return the {item}? Order {order}, {why}.",
@@ -577,6 +578,10 @@ INTENTS: dict[str, T] = {
                 "Let's do it, open a return for it: {why}.",
                 "Good, I want my money back for the {item}, {why}.",
                 "Alright, please process a return for it, {why}.",
+                "Yes please, return it. {Why}.",
+                "OK, return the {item} then. {Why}.",
+                "Go ahead with the return. {Why}.",
+                "I'll send it back. {Why}.",
             ],
             "held_out": [
                 "Great, then please file the return for the {item} because {why}.",
@@ -597,6 +602,9 @@ INTENTS: dict[str, T] = {
                 "麻烦直接帮我办退货，{why}",
                 "我要把{item}退回去，{why}",
                 "那给我退款吧，{why}",
+                "那就退货吧。{why}。",
+                "好，退掉吧。{why}",
+                "我要退{item}。{why}。",
             ],
             "held_out": ["嗯，{item}帮我退了，因为{why}", "可以的话就给我退掉它，{why}"],
             "test": ["好，那就申请退{item}吧，理由是{why}", "就退这个吧，{why}"],
@@ -922,7 +930,7 @@ _PARTS = {
                     " the {item} in order {order}",
                     " my {item}, order {order}",
                 ],
-                [", {why}.", " because {why}.", ". {why}.", " - {why}", ": {why}"],
+                [", {why}.", " because {why}.", ". {Why}.", " - {why}", ": {why}"],
             ]
         ],
         "zh": [
