@@ -255,6 +255,28 @@ ZH_TEMPLATES = [
     "退不了吗？那怎么办",
     "收到的{zh_product}不想要了，可以退吗？",
     "怎么还要我付运费？",
+    # Return requests that give their reason in a short clause: the COLD-fitted n-gram read
+    # "那就退货吧，收到就坏了" as abuse (the demo model's follow-up returns were refused).
+    "那就退货吧，{zh_product}到手就坏了",
+    "行，那就退了吧，尺寸偏小",
+    "{zh_product}收到就是坏的，帮我退了吧",
+    "就退这个{zh_product}吧，和图片不一样",
+    "那帮我退掉吧，颜色跟网上差太多",
+    "好的，退货吧。屏幕碎了。",
+    "那就退吧，我不想要了",
+    "退了吧，质量太差了",
+    "{zh_product}开不了机，那就退货吧",
+    "算了，退货吧，跟描述的不一样",
+    "那就申请退款吧，发错颜色了",
+    "好，给我退了，东西是坏的",
+    "那就退货吧。包装里少了配件。",
+    "收到时就破了，能直接退吗？",
+    "就退了吧，个人原因，不需要了",
+    "那就退货，漏水了",
+    "帮我退了吧，穿着不合脚",
+    "那就退吧，实物和描述差很多",
+    "{zh_product}用不了，退了吧",
+    "行吧，那退货，尺码买错了",
 ]
 
 # Written after the classifier was last trained and never used to train or calibrate anything:
