@@ -242,6 +242,12 @@ def test_a_harmful_request_repeated_after_a_refusal_is_still_stopped(text):
     assert after_refusal.action in ("block", "escalate")
 
 
+def stopped(texts: list[str]) -> dict[str, str]:
+    """The messages the input check does not let through, with its action."""
+    actions = {text: check(text, direction="input").action for text in texts}
+    return {text: action for text, action in actions.items() if action != "allow"}
+
+
 def test_short_chinese_follow_ups_about_an_order_are_not_stopped():
     # None of these is in the training data. COLD's insults are often questions, and the
     # n-gram model trained without short shop questions blocked the first five.
@@ -259,13 +265,13 @@ def test_short_chinese_follow_ups_about_an_order_are_not_stopped():
         "什么时候能到？",
         "还能退货吗？",
     ]
-    actions = {text: check(text, direction="input").action for text in follow_ups}
-    assert set(actions.values()) == {"allow"}, actions
+    assert stopped(follow_ups) == {}
 
 
 def test_chinese_return_requests_with_a_short_reason_are_not_stopped():
     # The demo model's follow-up returns; none is in the training data. Before return requests
-    # with a reason clause were among the benign templates, the last four were blocked.
+    # with a reason clause were among the benign templates, the first five were sent to a
+    # person and the last three blocked.
     requests = [
         "那帮我退了吧，跟图片差太多",
         "就退这个吧，实物与描述不一致",
@@ -276,8 +282,7 @@ def test_chinese_return_requests_with_a_short_reason_are_not_stopped():
         "那就退货吧，收到就坏了",
         "那就退货吧。收到就坏了。",
     ]
-    actions = {text: check(text, direction="input").action for text in requests}
-    assert set(actions.values()) == {"allow"}, actions
+    assert stopped(requests) == {}
 
 
 def test_chinese_harmful_requests_it_never_trained_on_are_stopped():
