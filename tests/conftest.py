@@ -51,6 +51,21 @@ def redis_url() -> str:
     client.flushdb()
 
 
+@pytest.fixture
+def fresh_safety_state(settings):
+    """The keyword lists and constitution of this test's database, checked on every call (a
+    transactional test's flush empties the tables a cached matcher was built from)."""
+    from safety import alignment, keywords
+
+    settings.SAFETY_RELOAD_CHECK_SECONDS = 0
+    settings.MODEL_SERVER_URL = "http://127.0.0.1:9/v1"  # nothing listens: the judge is unreachable
+    keywords.reset_matcher()
+    alignment.reset()
+    yield
+    keywords.reset_matcher()
+    alignment.reset()
+
+
 @pytest.fixture(scope="session")
 def demo_model(tmp_path_factory):
     """Our model server serving the checkpoint `make run` serves, for the tests of what the

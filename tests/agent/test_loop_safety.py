@@ -8,7 +8,6 @@ import pytest
 from assistant.agent import loop
 from assistant.conversations.models import Message
 from assistant.conversations.services import conversation_start, message_post_user
-from safety import alignment, keywords
 from safety.models import KeywordTerm, Principle, PrincipleExample, SafetyVerdict
 from safety.seed import seed_constitution, seed_keywords
 from tests.factories import make_customer
@@ -17,15 +16,10 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 
 @pytest.fixture(autouse=True)
-def _safety_lists():
+def _safety_lists(fresh_safety_state):
     # Transactional tests empty the tables the migrations seeded: seed what these tests use.
     seed_keywords(KeywordTerm)
     seed_constitution(Principle, PrincipleExample)
-    # Bulk writes send no signals, and this process may hold a matcher built from the emptied
-    # tables: drop it, as `safety_seed` tells every process.
-    keywords.bump_version()
-    keywords.reset_matcher()
-    alignment.bump_version()
 
 
 @pytest.fixture(autouse=True)
