@@ -347,6 +347,95 @@ FRESH_ZH_TEMPLATES = [
     "谢谢，问题解决了！",
 ]
 
+# Short replies in a conversation, written bare as customers send them: both models scored
+# such replies as abuse ("Why not?" 0.53, "有人吗？" 0.56), short texts being little but their
+# punctuation and tone. Split by index like the templates above; none is a greeting or opener.
+REPLIES = {
+    "en": [
+        "Are you serious?",
+        "You're kidding.",
+        "Wait, what?",
+        "Hold on.",
+        "Excuse me?",
+        "Sorry, what?",
+        "Nope.",
+        "No, that's not it.",
+        "That doesn't make sense.",
+        "Why?",
+        "How come?",
+        "Why is that?",
+        "So what now?",
+        "Then what?",
+        "Fine.",
+        "Whatever.",
+        "Ugh.",
+        "Are you joking?",
+        "That's the wrong order.",
+        "Not what I asked.",
+        "You didn't answer my question.",
+        "I already told you.",
+        "Again?",
+        "Still nothing?",
+        "Any update?",
+        "Anyone there?",
+        "Yes.",
+        "No.",
+        "Sure.",
+        "Go ahead.",
+        "Do it.",
+        "Please hurry.",
+        "Unbelievable.",
+        "That can't be true.",
+        "You must be joking.",
+        "Nothing else?",
+        "Are you still there?",
+        "Hmm, no.",
+        "Nonsense, it never arrived.",
+        "Oh no.",
+    ],
+    "zh": [
+        "真的假的？",
+        "啥？",
+        "不会吧",
+        "搞错了吧",
+        "能快点吗",
+        "接下来呢？",
+        "还没弄好吗？",
+        "嗯？",
+        "你说的不对",
+        "怎么会这样？",
+        "没了？",
+        "就这样？",
+        "好的",
+        "行",
+        "知道了",
+        "不是这个",
+        "我问的不是这个",
+        "你没回答我的问题",
+        "我已经说过了",
+        "又来？",
+        "还是没有消息？",
+        "有进展吗？",
+        "在不在？",
+        "客服在吗",
+        "是的",
+        "不用了",
+        "可以",
+        "那你办吧",
+        "麻烦快一点",
+        "太离谱了吧",
+        "不可能吧",
+        "开玩笑吧",
+        "什么意思？",
+        "为啥？",
+        "凭什么？",
+        "怎么说？",
+        "那怎么办？",
+        "还要等？",
+        "唉",
+        "无语",
+    ],
+}
 OPENERS = {
     "en": ["", "Hi, ", "Hello, ", "Hey there, ", "Good morning, ", "Quick question: "],
     "zh": ["", "你好，", "您好，", "在吗？", "客服你好，", "请问一下，"],
@@ -388,4 +477,22 @@ def benign_messages(*, per_template: int = 6, seed: int = 7) -> list[dict]:
                 )
                 if len(seen) == per_template:
                     break
+    for lang, replies in REPLIES.items():
+        for index, reply in enumerate(replies):
+            for text in dict.fromkeys(_reply_forms(reply)):
+                rows.append(
+                    {
+                        "text": text,
+                        "lang": lang,
+                        "split": SPLITS[index % 5],
+                        "template": f"{lang}-reply-{index}",
+                    }
+                )
     return rows
+
+
+def _reply_forms(reply: str) -> list[str]:
+    """A reply as written, without its final punctuation, in lower case (English) and with a
+    half-width question mark (Chinese)."""
+    bare = reply.rstrip(".?!？。！")
+    return [reply, bare or reply, reply.lower(), reply.replace("？", "?")]

@@ -20,7 +20,13 @@ NGRAMS = (1, 3)
 _WHITESPACE = re.compile(r"\s\s+")
 
 
-def fit(texts: list[str], labels: list[int], *, max_features: int = 150_000):
+def fit(
+    texts: list[str],
+    labels: list[int],
+    *,
+    weights: list[float] | None = None,
+    max_features: int = 150_000,
+):
     from sklearn.feature_extraction.text import TfidfVectorizer
     from sklearn.linear_model import LogisticRegression
 
@@ -32,7 +38,7 @@ def fit(texts: list[str], labels: list[int], *, max_features: int = 150_000):
         max_features=max_features,
     )
     x = vectorizer.fit_transform(texts)
-    model = LogisticRegression(C=4.0, max_iter=2000).fit(x, labels)
+    model = LogisticRegression(C=4.0, max_iter=2000).fit(x, labels, sample_weight=weights)
     return vectorizer, model
 
 

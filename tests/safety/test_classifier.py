@@ -50,24 +50,22 @@ def test_chinese_characters_are_real_tokens_not_unk(clf):
     assert len(ids) == 13 + 2  # one token per character, plus [CLS] and [SEP]
 
 
-def test_batched_scores_equal_one_at_a_time_scores():
-    # Exact in float32: padding and masking must not change a text's scores.
-    clf = Classifier(DEFAULT_MODEL_DIR, quantize=False)
-    texts = ["Where is my order?", "I will kill you", "你这个蠢货", "退货要多久？", "x" * 500]
+def test_a_messages_scores_do_not_depend_on_the_messages_batched_with_it(clf):
+    # The thresholds were calibrated on one score per text; at run time the texts batched with
+    # it must not move it (dynamic int8 activations did: "Hurry up." 0.19 or 0.36).
+    texts = [
+        "Hurry up.",
+        "Where is my order?",
+        "I will kill you",
+        "你这个蠢货",
+        "退货要多久？",
+        "x" * 500,
+    ]
     batched = clf.predict(texts)
     for text, scores in zip(texts, batched, strict=True):
         single = clf.predict([text])[0]
         for label in clf.labels:
             assert single.scores[label] == pytest.approx(scores.scores[label], abs=1e-4)
-
-
-def test_the_quantised_runtime_model_stays_close_to_float32(clf):
-    # Dynamic int8 quantisation (the runtime default, twice as fast) scales activations per
-    # batch, so it is close to float32 rather than equal.
-    reference = Classifier(DEFAULT_MODEL_DIR, quantize=False)
-    texts = ["Where is my order?", "I will kill you", "你这个蠢货", "退货要多久？"]
-    for fast, exact in zip(clf.predict(texts), reference.predict(texts), strict=True):
-        assert fast.scores["unsafe"] == pytest.approx(exact.scores["unsafe"], abs=0.05)
 
 
 def test_threats_and_insults_score_above_order_questions_in_both_languages(clf):
@@ -103,7 +101,9 @@ def test_int8_packing_round_trips_within_a_row_scale():
     assert torch.allclose(restored["b"], state["b"], atol=1e-2)
 
 
-def test_training_on_a_handful_of_rows_writes_a_loadable_model(tmp_path):
+def test_training_on_a_handful_of_rows_writes_a_loadable_model_that_training_can_continue(
+    tmp_path,
+):
     from safety.train import train
 
     def row(text, lang, unsafe, split, source="t"):
@@ -129,6 +129,21 @@ def test_training_on_a_handful_of_rows_writes_a_loadable_model(tmp_path):
     [scores] = model.predict(["你是个蠢货"])
     assert set(scores.scores) == {*model.labels, "unsafe_minilm", "unsafe_ngram"}
     assert record["zh_ngram"]["train_rows"] == 2
+
+    # Continued with the learning rates at zero, the model it writes is the one it started from.
+    config = json.loads((tmp_path / "config.json").read_text())
+    (tmp_path / "config.json").write_text(json.dumps(config | {"zh_ngram_weight": 1.0}))
+    continued = tmp_path / "continued"
+    record = train(
+        out_dir=continued, rows=rows, caps={}, batch_size=4, lr=0.0, embedding_lr=0.0,
+        init=tmp_path, log=lambda _l: None,
+    )  # fmt: skip
+    assert (continued / "vocab.txt").read_text() == (tmp_path / "vocab.txt").read_text()
+    assert json.loads((continued / "config.json").read_text())["zh_ngram_weight"] == 1.0
+    texts = ["you are an idiot", "where is my parcel", "你是个蠢货"]
+    again = Classifier(continued).predict(texts)
+    for first, second in zip(Classifier(tmp_path).predict(texts), again, strict=True):
+        assert second.scores == pytest.approx(first.scores, abs=2e-3)
 
 
 def test_the_numpy_ngram_scorer_matches_scikit_learn(tmp_path):

@@ -55,6 +55,11 @@ class Command(BaseCommand):
             help="more training rows in safety_eval JSONL shape, e.g. from safety_export_reviews",
         )
         parser.add_argument(
+            "--init",
+            type=Path,
+            help="continue this trained model (e.g. safety/data/model) instead of the base MiniLM",
+        )
+        parser.add_argument(
             "--zh-ngram-only",
             action="store_true",
             help="do not train the MiniLM: fit the Chinese n-gram model into --out, then recalibrate",
@@ -103,6 +108,7 @@ class Command(BaseCommand):
                 max_minutes=opts["max_minutes"],
                 threads=opts["threads"],
                 extra=opts["extra_data"],
+                init=opts["init"],
                 log=lambda line: self.stdout.write(line),
             )
         except FileNotFoundError as error:
