@@ -333,8 +333,12 @@ def dialogue(
     lang: str | None = None,
 ) -> Dialogue:
     """One conversation: maybe a greeting, the main request, maybe a follow-up, maybe thanks.
-    `intent` is the main request's, or one of FOLLOW_UPS to have that follow one of FOLLOWED."""
+    `intent` is the main request's, one of FOLLOW_UPS to have that follow one of FOLLOWED, or
+    "thanks" for any request closed with thanks (a drill: the model refused closing thanks)."""
     follow = None
+    closing = intent == "thanks"
+    if closing:
+        intent = None
     if intent in FOLLOW_UPS:
         intent, follow = rng.choice(FOLLOWED), intent
     if lang is None:
@@ -358,7 +362,7 @@ def dialogue(
         b.follow_up(follow)
         if b.d.checks[-1]["intent"] == "return_check_followup" and rng.random() < 0.3:
             b.follow_up("return_open_followup")
-    if rng.random() < 0.2:
+    if closing or rng.random() < 0.2:
         b.chat("thanks")
     return b.d
 
@@ -433,10 +437,9 @@ def fim_examples(seed: int | str, count: int, split: str = "train") -> list[tupl
 def intent_list(text: str) -> list[str]:
     """A command-line list of main intents or follow-ups, comma-separated."""
     intents = text.split(",")
-    if not set(intents) <= set(MAIN_INTENTS) | set(FOLLOW_UPS):
-        raise argparse.ArgumentTypeError(
-            f"choose from {', '.join([*MAIN_INTENTS, *FOLLOW_UPS])}, not {text!r}"
-        )
+    known = [*MAIN_INTENTS, *FOLLOW_UPS, "thanks"]
+    if not set(intents) <= set(known):
+        raise argparse.ArgumentTypeError(f"choose from {', '.join(known)}, not {text!r}")
     return intents
 
 

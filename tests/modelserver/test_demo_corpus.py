@@ -194,6 +194,18 @@ def test_decision_drills_end_at_their_intents_last_call_or_refusal_and_cover_eve
     assert reasons == set(spec.RETURN_REASONS)
 
 
+def test_a_thanks_drill_closes_some_request_with_thanks_and_ends_at_the_answer():
+    rng = random.Random(4)
+    customer = corpus.world.make_customer(rng, "zh")
+    drills = corpus.decision_turns(rng, customer, corpus.intent_list("thanks"), 40)
+    for d in drills:
+        assert d.checks[-1]["intent"] == "thanks"
+        assert d.messages[-1]["role"] == "assistant" and not d.messages[-1].get("tool_calls")
+        assert d.checks[-1]["index"] == len(d.messages) - 1
+    # the thanks close many kinds of conversation, not one
+    assert len({d.checks[0]["intent"] for d in drills}) > 5
+
+
 def test_rendered_examples_are_prompt_and_target_in_the_serving_format():
     d = corpus.dialogues(0, 1)[0]
     for prompt, target in corpus.examples(d):
