@@ -11,15 +11,17 @@ Recipe, sized for a couple of busy CPU cores (the whole run is well under an hou
 3. Model: MiniLM-L6 encoder, mean pooling, one sigmoid per label (``unsafe`` plus the
    categories). Loss: binary cross-entropy, masked where a source does not annotate a
    category. Sequences are capped at ``max_length`` tokens and batched by length.
-4. Calibration on the validation split only: per language, the ``unsafe`` block threshold is
-   the best-F1 threshold whose false-positive rate on benign shop messages stays <= 2%; the
-   borderline threshold is where validation recall reaches 95%, raised until at most 2% of the
-   benign shop messages and 10% of all safe validation rows fall in the band; category
-   thresholds are best-F1.
+4. Calibration on the validation split only, scored by the model as written (int8 weights) and
+   served: per language, the ``unsafe`` block threshold is the best-F1 threshold whose
+   false-positive rate on benign shop messages stays <= 2%; the borderline threshold is where
+   validation recall reaches 95%, raised until at most 2% of the benign shop messages and 10% of
+   all safe validation rows fall in the band; category thresholds are best-F1.
 5. Chinese: a character 1-3-gram TF-IDF logistic regression (``safety.zh_ngram``) is fitted on
-   all Chinese training rows (seconds), our shop messages and seeds weighted ``ZH_DOMAIN_WEIGHT``. Training calibrates Chinese thresholds on the mean of
-   both models; ``--compare-zh`` then picks the mix with the best validation accuracy (it
-   chose the n-gram model alone), writes it to ``config.json`` and recalibrates.
+   all Chinese training rows (seconds), our shop messages and seeds weighted
+   ``ZH_DOMAIN_WEIGHT``. Training calibrates Chinese thresholds on the mean of both models (or
+   the mix of the ``--init`` model); ``--compare-zh`` then picks the mix with the best
+   validation accuracy (it chose the n-gram model alone), writes it to ``config.json`` and
+   recalibrates.
 6. Shipping: weights as int8 with per-row scales (24 MB), ``zh_ngram.npz`` (1 MB),
    ``config.json`` with the thresholds, ``vocab.txt`` and ``training.json`` (what was done,
    how long, val metrics).
@@ -52,12 +54,6 @@ ZH_DOMAIN_WEIGHT = 15.0  # of 1, 5 and 15, the best zh validation F1 (0.8954, 0.
 # A category's threshold is fitted only on at least this many validation positives: three gave
 # Chinese violence 0.034, and the verdict's category is the one furthest above its threshold.
 MIN_CATEGORY_POSITIVES = 10
-
-
-def zh_ngram_model(directory: Path):
-    from . import zh_ngram
-
-    return zh_ngram.load(directory)
 
 
 def base_model_dir() -> Path:
@@ -124,22 +120,6 @@ def _batches(rows, tokenizer, batch_size: int, rng: random.Random):
     batches = [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
     rng.shuffle(batches)
     return batches
-
-
-def predict_rows(net, tokenizer, rows: list[Example], batch_size: int = 64) -> np.ndarray:
-    import torch
-
-    net.eval()
-    out = np.zeros((len(rows), len(LABELS)), dtype=np.float32)
-    order = sorted(range(len(rows)), key=lambda i: len(rows[i].text))
-    with torch.inference_mode():
-        for s in range(0, len(order), batch_size):
-            idx = order[s : s + batch_size]
-            ids, types, mask = encode_batch(
-                tokenizer, [rows[i].text for i in idx], [rows[i].context for i in idx]
-            )
-            out[idx] = torch.sigmoid(net(ids, types, mask)).numpy()
-    return out
 
 
 def _best_f1_threshold(y: np.ndarray, p: np.ndarray, *, max_fpr_on=None) -> tuple[float, float]:
@@ -215,9 +195,9 @@ def train(
     log=print,
 ) -> dict:
     """Fine-tune, calibrate and write the model to ``out_dir``; returns the training record.
-    ``init``: continue a model this wrote (its vocabulary, weights and Chinese mix) instead of
-    starting from the base MiniLM, e.g. to learn new benign messages without a new seed's
-    variance on everything else."""
+    ``init``: continue a model this wrote (its vocabulary, weights, length and Chinese mix)
+    instead of the base MiniLM, e.g. to learn new benign messages without a new seed's variance
+    on everything else."""
     import torch
     from safetensors.torch import load_file, save_file
 
@@ -316,17 +296,8 @@ def train(
     train_seconds = time.time() - started
 
     zh_info = train_zh_ngram(out_dir=out_dir, rows=all_rows, log=log)
-    log("calibrating on the validation split")
-    probs = predict_rows(net, tokenizer, val_rows)
-    ngram = zh_ngram_model(out_dir)
-    w = float(config.get("zh_ngram_weight", 0.5))
-    for i, r in enumerate(val_rows):  # Chinese: both models mixed, as at run time
-        if r.lang == "zh" and ngram is not None:
-            probs[i, 0] = (1 - w) * probs[i, 0] + w * ngram.probability(r.text)
-    thresholds, val_metrics = calibrate(val_rows, probs)
-    config["thresholds"] = thresholds
     save_file(pack_int8(net.state_dict()), str(out_dir / "weights.safetensors"))
-    (out_dir / "config.json").write_text(json.dumps(config, indent=1))
+    (out_dir / "config.json").write_text(json.dumps(config | {"thresholds": {}}, indent=1))
     record = {
         "base_model": BASE_MODEL,
         "init": str(init) if init is not None else None,
@@ -342,13 +313,15 @@ def train(
         "embedding_lr": embedding_lr,
         "threads": torch.get_num_threads(),
         "train_minutes": round(train_seconds / 60, 1),
-        "total_minutes": round((time.time() - started) / 60, 1),
         "final_loss": round(float(np.mean(losses[-50:])), 4) if losses else None,
-        "val": val_metrics,
-        "thresholds": thresholds,
         "seed": SEED,
         "zh_ngram": zh_info,
     }
+    (out_dir / "training.json").write_text(json.dumps(record, indent=1))
+    # Thresholds for the model as written and served: int8 weights, the configured Chinese mix.
+    log("calibrating on the validation split")
+    record = recalibrate(model_dir=out_dir, rows=all_rows, log=log)
+    record["total_minutes"] = round((time.time() - started) / 60, 1)
     (out_dir / "training.json").write_text(json.dumps(record, indent=1))
     log(f"wrote {out_dir} ({(out_dir / 'weights.safetensors').stat().st_size / 1e6:.1f} MB)")
     return record
@@ -431,12 +404,14 @@ def compare_chinese(*, data_dir: Path | None = None, model: Path | None = None, 
     return report
 
 
-def recalibrate(*, model_dir: Path, data_dir: Path | None = None, log=print) -> dict:
-    """Re-run step 4 (thresholds on the validation split) for an existing model."""
+def recalibrate(
+    *, model_dir: Path, data_dir: Path | None = None, rows: list[Example] | None = None, log=print
+) -> dict:
+    """Step 4, thresholds on the validation split, for the model in ``model_dir``."""
     from .classifier import Classifier
 
     clf = Classifier(model_dir)
-    rows = load_all(data_dir)
+    rows = rows if rows is not None else load_all(data_dir)
     val_rows = subsample(
         [r for r in rows if r.split == "val"], caps={s: VAL_CAP for s in {r.source for r in rows}}
     )
