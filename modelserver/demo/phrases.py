@@ -452,6 +452,7 @@ INTENTS: dict[str, T] = {
                 "perfect, thank you",
                 "ok got it, thanks",
                 "that helps, thx",
+                "that's all, thank you",
             ],
             "held_out": ["cheers, that's all I needed"],
             "test": ["great, thanks a lot, bye"],
@@ -472,6 +473,7 @@ INTENTS: dict[str, T] = {
                 "问题解决了，感谢",
                 "嗯嗯，知道了",
                 "OK，谢谢啦，拜拜",
+                "没有别的问题了，谢谢",
             ],
             "held_out": ["多谢，没别的事了"],
             "test": ["好的，谢谢你，再见"],
@@ -1176,6 +1178,7 @@ _EN_SUFFIXES = [
     " I'm a bit worried.",
     " It's urgent.",
     " Sorry for the trouble.",
+    " That's all.",
 ]
 _ZH_SWAPS = [
     (r"快递", ["快递", "包裹", "物流"]),
@@ -1185,6 +1188,9 @@ _ZH_SWAPS = [
     (r"订单", ["订单", "订单", "订单", "单子"]),
 ]
 _ZH_PREFIXES = ["", "", "", "你好，", "您好，", "请问", "麻烦", "亲，", "客服，"]
+# 别 ("don't", "other") was in harmful requests and injections only, and "all" mostly in
+# "ignore all ...": v27 refused "没别的事了" and "that's all I needed" for it. These tails use both
+# harmlessly on every intent.
 _ZH_SUFFIXES = [
     "",
     "",
@@ -1199,6 +1205,8 @@ _ZH_SUFFIXES = [
     "，有点着急",
     "，麻烦快点",
     "，辛苦了",
+    "，别弄错了",
+    "，别让我等太久",
 ]
 # Code-switching for mixed Chinese/English customers.
 _MIXED_SWAPS = [
