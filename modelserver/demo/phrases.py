@@ -1253,8 +1253,28 @@ def _typo(text: str, rng: random.Random) -> str:
     return text[: m.start()] + w + text[m.end() :]
 
 
+_ZH_FILLERS = ["嗯", "那个", "就是", "呃", "的", "了"]
+
+
+def _zh_slip(text: str, rng: random.Random) -> str:
+    """One slip of a Chinese typist outside the {slots}: a character left out or doubled, or a
+    spoken filler put in. The Chinese messages had no noise at all, and a model that never saw a
+    character go missing reads one character as the intent (v27 refused thanks for 别)."""
+    spots = [m.start() for m in re.finditer(r"[\u4e00-\u9fff]", text)]  # slot names are ASCII
+    if len(spots) < 4:  # a short message has no character to spare
+        return text
+    i = rng.choice(spots)
+    kind = rng.randrange(3)
+    if kind == 0:
+        return text[:i] + text[i + 1 :]
+    if kind == 1:
+        return text[: i + 1] + text[i:]
+    return text[:i] + rng.choice(_ZH_FILLERS) + text[i:]
+
+
 def vary(template: str, lang: str, rng: random.Random) -> str:
-    """A training paraphrase of a template (slots untouched): synonyms, slang, typos, casing."""
+    """A training paraphrase of a template (slots untouched): synonyms, slang, typos, casing;
+    in Chinese synonyms, code-switching and typing slips."""
     if lang == "en":
         text = _swap(template, rng, _EN_SWAPS, 0.35)
         if rng.random() < 0.25:
@@ -1269,6 +1289,8 @@ def vary(template: str, lang: str, rng: random.Random) -> str:
     text = _swap(template, rng, _ZH_SWAPS, 0.3)
     if lang == "mixed":
         text = code_switch(text, rng)
+    if rng.random() < 0.3:
+        text = _zh_slip(text, rng)
     return rng.choice(_ZH_PREFIXES) + text + rng.choice(_ZH_SUFFIXES)
 
 

@@ -165,6 +165,22 @@ def test_training_messages_vary_their_templates(training):
     assert len(code_switched) > 20
 
 
+def test_a_chinese_typing_slip_changes_one_place_and_never_a_slot():
+    template = "麻烦帮我查一下订单{order}里的{item}到哪了"
+    rng = random.Random(5)
+    slipped = {phrases._zh_slip(template, rng) for _ in range(300)}
+    assert len(slipped) > 30
+    for text in slipped:
+        assert text.count("{order}") == text.count("{item}") == 1
+        if len(text) < len(template):  # a character left out
+            assert text in {template[:i] + template[i + 1 :] for i in range(len(template))}
+        else:  # a character doubled or a filler of one or two characters put in
+            extra = len(text) - len(template)
+            assert extra in (1, 2)
+            assert template in {text[:i] + text[i + extra :] for i in range(len(text))}
+    assert phrases._zh_slip("你好", rng) == "你好"
+
+
 def test_decision_drills_end_at_their_intents_last_call_or_refusal_and_cover_every_tool():
     rng = random.Random(3)
     customer = corpus.world.make_customer(rng, "en")
