@@ -32,3 +32,18 @@ class InvalidInput(DomainError):
 
 class ReturnNotAllowed(DomainError):
     code = "return_not_allowed"
+
+
+# The demo model's training data (`modelserver.demo.world`) quotes these too: a message the model
+# never saw in training changed its answer (v28 invented a return refusal for an unknown order).
+def order_not_found(number: str) -> NotFound:
+    return NotFound(
+        f"No order {number!r} was found on your account. Check the number in your "
+        "order confirmation email, or ask for your recent orders."
+    )
+
+
+def return_not_found(rma_number: str) -> NotFound:
+    return NotFound(
+        f"No return {rma_number!r} was found on your account. RMA numbers look like RMA-100234-1."
+    )

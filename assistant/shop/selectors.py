@@ -7,17 +7,10 @@ from datetime import date, datetime, timedelta
 from django.db.models import Prefetch, Sum
 from django.utils import timezone
 
-from .errors import InvalidInput, NotFound
+from .errors import InvalidInput, NotFound, order_not_found, return_not_found
 from .models import Customer, Order, OrderItem, ReturnItem, ReturnPolicy, ReturnRequest
 
 MAX_LIST_LIMIT = 50
-
-
-def _order_not_found(number: str) -> NotFound:
-    return NotFound(
-        f"No order {number!r} was found on your account. Check the number in your "
-        "order confirmation email, or ask for your recent orders."
-    )
 
 
 def customer_get_by_external_id(*, external_id: str) -> Customer:
@@ -52,7 +45,7 @@ def order_get_for_customer(*, customer: Customer, number: str) -> Order:
             .get(customer=customer, number=number)
         )
     except Order.DoesNotExist:
-        raise _order_not_found(number) from None
+        raise order_not_found(number) from None
 
 
 def order_list_for_customer(*, customer: Customer, limit: int = 5) -> list[Order]:
@@ -74,10 +67,7 @@ def return_get_for_customer(*, customer: Customer, rma_number: str) -> ReturnReq
             .get(customer=customer, rma_number=rma_number)
         )
     except ReturnRequest.DoesNotExist:
-        raise NotFound(
-            f"No return {rma_number!r} was found on your account. RMA numbers look like "
-            "RMA-100234-1."
-        ) from None
+        raise return_not_found(rma_number) from None
 
 
 def return_list_for_customer(*, customer: Customer, limit: int = 10) -> list[ReturnRequest]:

@@ -13,6 +13,7 @@ from datetime import date, timedelta
 from decimal import Decimal
 
 from assistant.agent import spec
+from assistant.shop import errors
 from assistant.shop.demo import catalogue
 
 CNY_PER_USD = Decimal("7.1")  # as the demo seed converts prices
@@ -366,8 +367,9 @@ def make_return(rng: random.Random, customer: Customer, status: str | None = Non
 
 
 def not_found(kind: str, number: str) -> dict:
-    what = {"order": "order", "return": "return"}[kind]
-    return spec.tool_error("not_found", f"No {what} '{number}' was found on your account.")
+    """The tool result for a number not on this customer's account, as the shop words it."""
+    error = {"order": errors.order_not_found, "return": errors.return_not_found}[kind](number)
+    return spec.tool_error(error.code, error.message)
 
 
 HANDOFF_RESULT = {

@@ -5,14 +5,19 @@ from __future__ import annotations
 import json
 import random
 import re
+import uuid
 from pathlib import Path
 
 import jsonschema
 import pytest
 
 from assistant.agent import spec
+from assistant.agent.tools import ToolContext, run_tool
+from assistant.conversations.models import Message
+from assistant.conversations.services import conversation_start
 from modelserver.demo import corpus, phrases
 from modelserver.demo.fim import fim_samples, source_files
+from tests.factories import make_customer
 
 SCHEMAS = {tool["function"]["name"]: tool["function"]["parameters"] for tool in spec.TOOLS}
 
@@ -259,3 +264,21 @@ def test_composed_requests_fill_the_slots_of_their_intent_and_are_never_a_held_o
             for text in texts:
                 assert frozenset(re.findall(r"\{\w+\}", text)) in slots, (intent, text)
                 assert not any(p.search(text) for p in held_out), (intent, text)
+
+
+@pytest.mark.django_db
+def test_a_number_not_on_the_account_gets_the_tool_result_the_shop_returns():
+    customer = make_customer()
+    conversation = conversation_start(customer=customer, visitor_id=uuid.uuid4())
+    for kind, tool, argument, number in [
+        ("order", "order_lookup", "order_number", "987654"),
+        ("return", "return_status", "rma_number", "RMA-987654-1"),
+    ]:
+        served = run_tool(
+            ctx=ToolContext(customer=customer, conversation=conversation),
+            message=Message.objects.create(conversation=conversation, role="assistant"),
+            call_id="call_1",
+            name=tool,
+            arguments=json.dumps({argument: number}),
+        )
+        assert served.result == corpus.world.not_found(kind, number)
