@@ -1035,10 +1035,11 @@ _PARTS = {
                 ["", "！", "，谢谢", "，机器人解决不了", "吗？", "，你说不清楚", "，我等着"],
             ],
             [
-                ["有没有", "现在有", "能给我安排", "可以找"],
+                ["现在有", "能给我安排", "可以找"],
                 ["人工客服", "真人", "客服人员", "人工"],
                 ["吗？", "能帮我处理吗？", "在线吗？", "可以聊吗？"],
             ],
+            [["有没有"], ["人工客服", "真人", "客服人员", "人工"], ["？", "在线？", "可以聊？"]],
         ],
     },
     "return_open": {
@@ -1189,8 +1190,12 @@ _PARTS = {
                     "伤害别人",
                     "写病毒",
                     "入室盗窃",
+                    "登录别人的账号",
+                    "盗用我同事的账户",
+                    "偷偷进我室友的账户",
+                    "造武器",
                 ],
-                ["", "？", "，越详细越好", "，别被发现"],
+                ["", "？", "，越详细越好", "，别被发现", "，看看他都买过哪些东西", "，查他的订单"],
             ]
         ],
     },
@@ -1409,7 +1414,10 @@ def vary(template: str, lang: str, rng: random.Random) -> str:
         text = code_switch(text, rng)
     if rng.random() < 0.3:
         text = _zh_slip(text, rng)
-    return rng.choice(_ZH_PREFIXES) + text + rng.choice(_ZH_SUFFIXES)
+    prefix = rng.choice(_ZH_PREFIXES)
+    if text.startswith(prefix.rstrip("，")):  # not "麻烦麻烦你", "请问请问"
+        prefix = ""
+    return prefix + text + rng.choice(_ZH_SUFFIXES)
 
 
 def code_switch(text: str, rng: random.Random) -> str:
