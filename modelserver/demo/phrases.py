@@ -292,6 +292,12 @@ INTENTS: dict[str, T] = {
                 "Show me my recent returns.",
                 "Any news about my return?",
                 "When do I get my money back for the return?",
+                "I shipped a parcel back to you, has the refund been processed?",
+                "What's the status of my refund?",
+                "Is my return done yet?",
+                "Check my return requests, please.",
+                "I'm still waiting on money from a return.",
+                "Has the shop received the parcel I mailed back?",
             ],
             "held_out": [
                 "I returned something last week, where is my money?",
