@@ -1045,7 +1045,6 @@ _PARTS = {
                 ["人工客服", "真人", "客服人员", "人工"],
                 ["吗？", "能帮我处理吗？", "在线吗？", "可以聊吗？"],
             ],
-            [["有没有"], ["人工客服", "真人", "客服人员", "人工"], ["？", "在线？", "可以聊？"]],
         ],
     },
     "return_open": {
@@ -1196,12 +1195,15 @@ _PARTS = {
                     "伤害别人",
                     "写病毒",
                     "入室盗窃",
+                    # Break-ins that share the recent-order words (买过哪些, 订单), so that those
+                    # words alone do not make a request about the customer's own orders.
                     "登录别人的账号",
-                    "盗用我同事的账户",
+                    "登录别人的账号，看看他都买过哪些东西",
+                    "盗用我同事的账户查他的订单",
                     "偷偷进我室友的账户",
                     "造武器",
                 ],
-                ["", "？", "，越详细越好", "，别被发现", "，看看他都买过哪些东西", "，查他的订单"],
+                ["", "？", "，越详细越好", "，别被发现"],
             ]
         ],
     },
@@ -1421,7 +1423,7 @@ def vary(template: str, lang: str, rng: random.Random) -> str:
     if rng.random() < 0.3:
         text = _zh_slip(text, rng)
     prefix = rng.choice(_ZH_PREFIXES)
-    if text.startswith(prefix.rstrip("，")):  # not "麻烦麻烦你", "请问请问"
+    if prefix and text.startswith(prefix.rstrip("，")):  # not "麻烦麻烦你", "请问请问"
         prefix = ""
     return prefix + text + rng.choice(_ZH_SUFFIXES)
 
