@@ -18,6 +18,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "bench": ("modelserver.bench", "throughput and latency vs transformers generate"),
     "demo-corpus": ("modelserver.demo.corpus", "write the demo model's training corpus"),
     "train-demo": ("modelserver.demo.train", "train the bundled demo model (CPU: about an hour)"),
+    "merge-demo": (
+        "modelserver.demo.merge",
+        "interpolate a demo checkpoint with the one it was trained on from",
+    ),
     "eval-demo": (
         "modelserver.demo.evaluate",
         "tool accuracy, groundedness, refusals, FIM, perplexity",
