@@ -2,11 +2,12 @@
 else's record is reported exactly like a missing one."""
 
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 
 from django.db.models import Prefetch, Sum
 from django.utils import timezone
 
+from .eligibility import item_verdict
 from .errors import InvalidInput, NotFound, order_not_found, return_not_found
 from .models import Customer, Order, OrderItem, ReturnItem, ReturnPolicy, ReturnRequest
 
@@ -119,34 +120,26 @@ def order_items_eligibility(*, order: Order, now: datetime | None = None) -> lis
 
     result = []
     for item in items:
-        name = item.product.name
-        deadline = None
-        if item.shipment and item.shipment.delivered_at:
-            delivered = timezone.localtime(item.shipment.delivered_at).date()
-            deadline = delivered + timedelta(days=policy.window_days)
-        remaining = item.quantity - returned.get(item.id, 0)
-
-        if order.status == Order.Status.CANCELLED:
-            reason = f"Order {order.number} was cancelled, so there is nothing to return."
-        elif deadline is None:
-            reason = f"{name} has not been delivered yet; a return can be opened once it arrives."
-        elif item.product.category_id in excluded:
-            reason = (
-                f"{name} is in the category {item.product.category.name!r}, "
-                "which the return policy excludes."
+        delivered = item.shipment.delivered_at if item.shipment else None
+        category = item.product.category
+        verdict = item_verdict(
+            name=item.product.name,
+            order_number=order.number,
+            cancelled=order.status == Order.Status.CANCELLED,
+            delivered=timezone.localtime(delivered).date() if delivered else None,
+            window_days=policy.window_days,
+            excluded_category=category.name if category.id in excluded else None,
+            today=today,
+            open_rma=open_rma.get(item.id),
+            remaining=item.quantity - returned.get(item.id, 0),
+        )
+        result.append(
+            ItemEligibility(
+                item,
+                verdict.eligible,
+                verdict.returnable_quantity,
+                verdict.reason,
+                verdict.deadline,
             )
-        elif today > deadline:
-            reason = (
-                f"The {policy.window_days}-day return window for {name} closed on "
-                f"{deadline.isoformat()} (delivered {(deadline - timedelta(days=policy.window_days)).isoformat()})."
-            )
-        elif item.id in open_rma:
-            reason = f"{name} already has an open return, {open_rma[item.id]}."
-        elif remaining <= 0:
-            reason = f"Every unit of {name} on this order has already been returned."
-        else:
-            reason = f"{name} can be returned until {deadline.isoformat()}."
-            result.append(ItemEligibility(item, True, remaining, reason, deadline))
-            continue
-        result.append(ItemEligibility(item, False, 0, reason, deadline))
+        )
     return result

@@ -15,6 +15,7 @@ from decimal import Decimal
 from assistant.agent import spec
 from assistant.shop import errors
 from assistant.shop.demo import catalogue
+from assistant.shop.eligibility import item_verdict
 
 CNY_PER_USD = Decimal("7.1")  # as the demo seed converts prices
 CARRIERS = {  # code: (display name, tracking number shape: prefix, alphabet, length, suffix)
@@ -267,41 +268,32 @@ def track_result(order: Order) -> dict:
 
 
 def eligibility(order: Order, customer: Customer) -> list[dict]:
-    """Per item: eligible or not, and the policy's reason (the texts of assistant.shop.selectors)."""
+    """Per item: eligible or not, and the policy's reason, decided as the shop decides (no item
+    of a demo order has been returned yet)."""
     delivered = {id(i): p.delivered for p in order.parcels for i in p.items}
     rows = []
     for item in order.items:
-        day = delivered.get(id(item))
-        deadline = day + timedelta(days=customer.window_days) if day else None
         category = CATEGORY_NAMES[item.category]
-        eligible = False
-        if order.status == "cancelled":
-            reason = f"Order {order.number} was cancelled, so there is nothing to return."
-        elif deadline is None:
-            reason = (
-                f"{item.name} has not been delivered yet; a return can be opened once it arrives."
-            )
-        elif category in customer.non_returnable:
-            reason = (
-                f"{item.name} is in the category {category!r}, which the return policy excludes."
-            )
-        elif customer.today > deadline:
-            reason = (
-                f"The {customer.window_days}-day return window for {item.name} closed on "
-                f"{deadline.isoformat()} (delivered {day.isoformat()})."
-            )
-        else:
-            eligible = True
-            reason = f"{item.name} can be returned until {deadline.isoformat()}."
+        verdict = item_verdict(
+            name=item.name,
+            order_number=order.number,
+            cancelled=order.status == "cancelled",
+            delivered=delivered.get(id(item)),
+            window_days=customer.window_days,
+            excluded_category=category if category in customer.non_returnable else None,
+            today=customer.today,
+            open_rma=None,
+            remaining=item.quantity,
+        )
         rows.append(
             {
                 "sku": item.sku,
                 "name": item.name,
                 "quantity": item.quantity,
-                "eligible": eligible,
-                "returnable_quantity": item.quantity if eligible else 0,
-                "deadline": deadline.isoformat() if deadline else None,
-                "reason": reason,
+                "eligible": verdict.eligible,
+                "returnable_quantity": verdict.returnable_quantity,
+                "deadline": verdict.deadline.isoformat() if verdict.deadline else None,
+                "reason": verdict.reason,
             }
         )
     return rows
