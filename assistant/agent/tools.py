@@ -45,17 +45,13 @@ class SignInRequired(DomainError):
     code = "sign_in_required"
 
 
-def _name(product, customer: Customer) -> str:
-    return product.name_zh if customer.locale == "zh-hans" else product.name
-
-
 def _day(value) -> str | None:
     return timezone.localtime(value).date().isoformat() if value else None
 
 
 def _items(order: Order, customer: Customer) -> list[dict]:
     return [
-        {"sku": i.product.sku, "name": _name(i.product, customer), "quantity": i.quantity}
+        {"sku": i.product.sku, "name": i.product.name_for(customer), "quantity": i.quantity}
         for i in order.items.all()
     ]
 
@@ -72,7 +68,7 @@ def order_lookup(ctx: ToolContext, order_number: str | None = None) -> dict:
                     "placed_at": _day(o.placed_at),
                     "total": str(o.total),
                     "currency": o.currency,
-                    "items": [_name(i.product, customer) for i in o.items.all()],
+                    "items": [i.product.name_for(customer) for i in o.items.all()],
                 }
                 for o in orders
             ]
@@ -109,7 +105,7 @@ def shipment_track(ctx: ToolContext, order_number: str) -> dict:
                 "tracking_url": s.tracking_url,
                 "status": s.status,
                 "delivered_at": _day(s.delivered_at),
-                "items": [_name(i.product, customer) for i in s.items.all()],
+                "items": [i.product.name_for(customer) for i in s.items.all()],
                 "latest_event": {
                     "status": latest[0].status,
                     "location": latest[0].location,
@@ -133,7 +129,7 @@ def return_eligibility(ctx: ToolContext, order_number: str) -> dict:
         "items": [
             {
                 "sku": v.item.product.sku,
-                "name": _name(v.item.product, customer),
+                "name": v.item.product.name_for(customer),
                 "quantity": v.item.quantity,
                 "eligible": v.eligible,
                 "returnable_quantity": v.returnable_quantity,
@@ -157,7 +153,7 @@ def _return_json(rma: ReturnRequest, customer: Customer) -> dict:
         "items": [
             {
                 "sku": line.order_item.product.sku,
-                "name": _name(line.order_item.product, customer),
+                "name": line.order_item.product.name_for(customer),
                 "quantity": line.quantity,
             }
             for line in rma.items.all()
@@ -179,7 +175,7 @@ def return_create_tool(
         eligible = [v for v in verdicts if v.eligible]
         if len(eligible) != 1:
             names = ", ".join(
-                f"{v.item.product.sku} ({_name(v.item.product, customer)})" for v in eligible
+                f"{v.item.product.sku} ({v.item.product.name_for(customer)})" for v in eligible
             )
             raise InvalidInput(
                 "Say which items to return; returnable now: " + (names or "none") + "."

@@ -69,6 +69,10 @@ class Product(models.Model):
     def __str__(self) -> str:
         return f"{self.name} [{self.sku}]"
 
+    def name_for(self, customer: Customer) -> str:
+        """The name this customer sees, in tool results and the policy's reasons alike."""
+        return self.name_zh if customer.locale == Locale.ZH else self.name
+
 
 class ProductPrice(models.Model):
     product = models.ForeignKey(Product, on_delete=models.CASCADE, related_name="prices")

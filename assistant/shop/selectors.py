@@ -123,7 +123,7 @@ def order_items_eligibility(*, order: Order, now: datetime | None = None) -> lis
         delivered = item.shipment.delivered_at if item.shipment else None
         category = item.product.category
         verdict = item_verdict(
-            name=item.product.name,
+            name=item.product.name_for(order.customer),
             order_number=order.number,
             cancelled=order.status == Order.Status.CANCELLED,
             delivered=timezone.localtime(delivered).date() if delivered else None,

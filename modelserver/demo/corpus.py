@@ -231,8 +231,14 @@ class _Builder:
         arguments: dict = {"order_number": order.number, "reason": reason}
         if sum(r["eligible"] for r in rows.values()) > 1:  # the tool wants items only then
             arguments["items"] = [{"sku": target.sku, "quantity": row["returnable_quantity"]}]
+        earlier = any(i.open_rma or i.returned for i in order.items)  # that return was -1
         ret = world.Return(
-            f"RMA-{order.number}-1", order, "requested", reason, [target], self.customer.today
+            f"RMA-{order.number}-{1 + earlier}",
+            order,
+            "requested",
+            reason,
+            [target],
+            self.customer.today,
         )
         created = world.return_create_result(ret)
         self.call(intent, "return_create", arguments, created)

@@ -50,6 +50,8 @@ class Item:
     quantity: int
     category: str
     price: Decimal
+    open_rma: str | None = None  # an open return holds it
+    returned: int = 0  # units returned already
 
 
 @dataclass
@@ -157,7 +159,22 @@ def make_order(
             groups = [order.items[:1], order.items[1:]]
         for group in groups:
             order.parcels.append(_parcel(rng, customer, order, group))
+    if status == "delivered":
+        _return_one_item(order)
     return order
+
+
+def _return_one_item(order: Order) -> None:
+    """Some delivered orders have an item in a return already, open or done, so that the corpus
+    shows every reason the shop gives. Drawn from the order number, not from the dialogue's
+    generator, so that every other draw stays as it was."""
+    rng = random.Random(f"returned-{order.number}")
+    if rng.random() < 0.25:
+        item = rng.choice(order.items)
+        if rng.random() < 0.6:
+            item.open_rma = f"RMA-{order.number}-1"
+        else:
+            item.returned = item.quantity
 
 
 def _parcel(rng: random.Random, customer: Customer, order: Order, items: list[Item]) -> Parcel:
@@ -268,8 +285,7 @@ def track_result(order: Order) -> dict:
 
 
 def eligibility(order: Order, customer: Customer) -> list[dict]:
-    """Per item: eligible or not, and the policy's reason, decided as the shop decides (no item
-    of a demo order has been returned yet)."""
+    """Per item: eligible or not, and the policy's reason, decided as the shop decides."""
     delivered = {id(i): p.delivered for p in order.parcels for i in p.items}
     rows = []
     for item in order.items:
@@ -282,8 +298,8 @@ def eligibility(order: Order, customer: Customer) -> list[dict]:
             window_days=customer.window_days,
             excluded_category=category if category in customer.non_returnable else None,
             today=customer.today,
-            open_rma=None,
-            remaining=item.quantity,
+            open_rma=item.open_rma,
+            remaining=item.quantity - item.returned,
         )
         rows.append(
             {

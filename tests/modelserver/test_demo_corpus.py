@@ -116,6 +116,28 @@ def test_answers_after_a_tool_result_quote_its_facts(training):
     assert checked > 300
 
 
+def test_eligibility_results_give_every_reason_the_shop_gives(training):
+    # Before delivered demo orders had returned items, the corpus never showed the last two, and
+    # the model answered an open return with "has not been delivered yet".
+    reasons = [
+        item["reason"]
+        for dialogue in training
+        for message in dialogue.messages
+        if message["role"] == "tool" and '"window_days"' in message["content"]
+        for item in json.loads(message["content"])["items"]
+    ]
+    for rule in [
+        "was cancelled, so there is nothing to return.",
+        "has not been delivered yet",
+        "which the return policy excludes.",
+        "-day return window for",
+        "already has an open return, RMA-",
+        "has already been returned.",
+        "can be returned until",
+    ]:
+        assert sum(rule in reason for reason in reasons) >= 5, rule
+
+
 def test_someone_elses_order_is_not_found_and_the_reply_confirms_nothing(training):
     seen = 0
     for d in training:

@@ -175,3 +175,13 @@ def test_eligibility_explains_each_item(customer):
     assert [(v.item.product, v.eligible) for v in verdicts] == [(ok, True), (excluded, False)]
     assert verdicts[0].deadline.isoformat() == "2026-10-31"
     assert verdicts[0].returnable_quantity == 1
+
+
+def test_a_chinese_customer_reads_each_reason_with_the_product_name_they_see():
+    customer = make_customer(locale="zh-hans")
+    product = make_product(name="Rain Jacket", name_zh="防水雨衣外套")
+    order = make_delivered_order(customer, [product], delivered_at=DELIVERED)
+    [verdict] = return_eligibility(
+        customer=customer, order_number=order.number, now=DELIVERED + timedelta(days=2)
+    )
+    assert verdict.reason == "防水雨衣外套 can be returned until 2026-10-31."
