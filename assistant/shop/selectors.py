@@ -1,13 +1,13 @@
 """Read-side queries. Every customer-facing lookup is scoped to that customer: someone
 else's record is reported exactly like a missing one."""
 
-from dataclasses import dataclass
-from datetime import date, datetime
+from dataclasses import asdict, dataclass
+from datetime import datetime
 
 from django.db.models import Prefetch, Sum
 from django.utils import timezone
 
-from .eligibility import item_verdict
+from .eligibility import Verdict, item_verdict
 from .errors import InvalidInput, NotFound, order_not_found, return_not_found
 from .models import Customer, Order, OrderItem, ReturnItem, ReturnPolicy, ReturnRequest
 
@@ -82,12 +82,10 @@ def return_list_for_customer(*, customer: Customer, limit: int = 10) -> list[Ret
 
 
 @dataclass(frozen=True)
-class ItemEligibility:
+class ItemEligibility(Verdict):
+    """An order item with its verdict."""
+
     item: OrderItem
-    eligible: bool
-    returnable_quantity: int
-    reason: str
-    deadline: date | None
 
 
 def return_eligibility(
@@ -133,13 +131,5 @@ def order_items_eligibility(*, order: Order, now: datetime | None = None) -> lis
             open_rma=open_rma.get(item.id),
             remaining=item.quantity - returned.get(item.id, 0),
         )
-        result.append(
-            ItemEligibility(
-                item,
-                verdict.eligible,
-                verdict.returnable_quantity,
-                verdict.reason,
-                verdict.deadline,
-            )
-        )
+        result.append(ItemEligibility(item=item, **asdict(verdict)))
     return result
