@@ -1403,21 +1403,9 @@ def _zh_slip(text: str, rng: random.Random) -> str:
     return text[:i] + rng.choice(_ZH_FILLERS) + text[i:]
 
 
-def _zh_unknown(text: str, rng: random.Random) -> str:
-    """One to three random CJK characters put in outside the {slots}. Customers use words the
-    corpus never has (the held-out phrasings do); the tokenizer splits such characters into raw
-    bytes the model barely knows, and a model that never met them reads them as an intent (v37
-    sent "订单…有什么新动态吗" to return_eligibility). Drawn from the whole CJK block, they are
-    almost all characters no template uses, so they teach that an unknown word decides nothing."""
-    spots = [0] + [m.end() for m in re.finditer(r"[\u4e00-\u9fff，]", text)]
-    i = rng.choice(spots)
-    noise = "".join(chr(rng.randrange(0x4E00, 0x9FA6)) for _ in range(rng.randint(1, 3)))
-    return text[:i] + noise + text[i:]
-
-
 def vary(template: str, lang: str, rng: random.Random) -> str:
     """A training paraphrase of a template (slots untouched): synonyms, slang, typos, casing;
-    in Chinese synonyms, code-switching, typing slips and unknown characters."""
+    in Chinese synonyms, code-switching and typing slips."""
     if lang == "en":
         text = _swap(template, rng, _EN_SWAPS, 0.35)
         if rng.random() < 0.25:
@@ -1434,8 +1422,6 @@ def vary(template: str, lang: str, rng: random.Random) -> str:
         text = code_switch(text, rng)
     if rng.random() < 0.3:
         text = _zh_slip(text, rng)
-    if rng.random() < 0.3:
-        text = _zh_unknown(text, rng)
     prefix = rng.choice(_ZH_PREFIXES)
     if prefix and text.startswith(prefix.rstrip("，")):  # not "麻烦麻烦你", "请问请问"
         prefix = ""
